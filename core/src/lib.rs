@@ -1,0 +1,13 @@
+//! # waitroom-core
+//!
+//! The rules of the waiting room, with no I/O and no clock: every function
+//! that depends on time takes `now_ms` (milliseconds since the Unix epoch).
+//! The same code runs inside the Cloudflare Worker (wasm32) and the native
+//! origin, so what is tested here natively is what runs at the edge.
+//!
+//! ## Layout
+//! - [`ticket`]: signed waiting and admission tickets, the key ring.
+//! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
+
+pub mod edge_auth;
+pub mod ticket;
