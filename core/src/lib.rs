@@ -8,6 +8,10 @@
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
+//! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
 pub mod edge_auth;
+pub mod secret;
 pub mod ticket;
+
+pub use secret::{decode_secret, SecretError};
