@@ -8,9 +8,11 @@
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
+//! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
 pub mod edge_auth;
+pub mod page;
 pub mod secret;
 pub mod ticket;
 
