@@ -738,3 +738,125 @@ mod tests {
         }
     }
 }
+
+/// The shared golden vectors (`tests/vectors/tickets.json`) and the one
+/// checker that core's native tests, the origin and the edge (wasm, inside
+/// workerd) all run over them, so that every platform provably agrees.
+///
+/// The schema is documented in `core/tests/ticket_vectors.rs`, which also
+/// regenerates the file.
+pub mod vectors {
+    use serde::{Deserialize, Serialize};
+
+    use super::{sign, verify_admission, verify_waiting, Claims, KeyRing, TicketError};
+
+    /// Value of [`VectorFile::schema`] this checker understands.
+    pub const SCHEMA: &str = "waitroom-ticket-vectors/1";
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct VectorFile {
+        pub schema: String,
+        pub comment: String,
+        pub now_ms: u64,
+        pub room: String,
+        pub key_ring: String,
+        pub cases: Vec<VectorCase>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct VectorCase {
+        pub name: String,
+        pub description: String,
+        /// Which convenience function to check it with.
+        pub verify_as: Kind,
+        pub ticket: String,
+        /// `"ok:waiting"`, `"ok:admission"`, or a [`TicketError::code`].
+        pub expect: String,
+        /// For ok cases: the expected `WaitingClaims` / `AdmissionClaims`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub claims: Option<serde_json::Value>,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Kind {
+        Waiting,
+        Admission,
+    }
+
+    /// Checks one case: `verify_<verify_as>(ring, ticket, now_ms, room)`
+    /// must give `expect` (and `claims`). An ok ticket signed with the
+    /// ring's signing key must also be reproduced byte for byte by
+    /// [`sign`], which pins the payload encoding across platforms.
+    pub fn check_case(ring: &KeyRing, file: &VectorFile, case: &VectorCase) -> Result<(), String> {
+        let fail = |what: String| Err(format!("{}: {what}", case.name));
+        let (got, claims) = match case.verify_as {
+            Kind::Waiting => match verify_waiting(ring, &case.ticket, file.now_ms, &file.room) {
+                Ok(c) => ("ok:waiting", Some(Claims::Waiting(c))),
+                Err(e) => (e.code(), None),
+            },
+            Kind::Admission => {
+                match verify_admission(ring, &case.ticket, file.now_ms, &file.room) {
+                    Ok(c) => ("ok:admission", Some(Claims::Admission(c))),
+                    Err(e) => (e.code(), None),
+                }
+            }
+        };
+        if got != case.expect {
+            return fail(format!("expected {}, got {got}", case.expect));
+        }
+        let Some(claims) = claims else {
+            if case.claims.is_some() {
+                return fail("claims given for an error case".into());
+            }
+            if !TicketError::ALL.iter().any(|e| e.code() == case.expect) {
+                return fail(format!("unknown expectation {}", case.expect));
+            }
+            return Ok(());
+        };
+        let Some(expected) = case.claims.clone() else {
+            return fail("ok case without claims".into());
+        };
+        let expected = match &claims {
+            Claims::Waiting(_) => serde_json::from_value(expected).map(Claims::Waiting),
+            Claims::Admission(_) => serde_json::from_value(expected).map(Claims::Admission),
+        };
+        let expected = match expected {
+            Ok(c) => c,
+            Err(e) => return fail(format!("claims do not parse: {e}")),
+        };
+        if claims != expected {
+            return fail(format!(
+                "claims differ: got {claims:?}, expected {expected:?}"
+            ));
+        }
+        let signing_prefix = format!("{}.{}.", super::VERSION, ring.signing_kid());
+        if case.ticket.starts_with(&signing_prefix) && sign(ring, &claims) != case.ticket {
+            return fail("sign() does not reproduce the ticket".into());
+        }
+        Ok(())
+    }
+
+    /// Checks every case of a vectors file; returns how many passed, or
+    /// every failure.
+    pub fn check(json: &str) -> Result<usize, Vec<String>> {
+        let file: VectorFile =
+            serde_json::from_str(json).map_err(|e| vec![format!("vectors file: {e}")])?;
+        if file.schema != SCHEMA {
+            return Err(vec![format!("unknown schema {:?}", file.schema)]);
+        }
+        let ring = KeyRing::parse(&file.key_ring).map_err(|e| vec![format!("key_ring: {e}")])?;
+        let failures: Vec<String> = file
+            .cases
+            .iter()
+            .filter_map(|case| check_case(&ring, &file, case).err())
+            .collect();
+        if failures.is_empty() {
+            Ok(file.cases.len())
+        } else {
+            Err(failures)
+        }
+    }
+}
