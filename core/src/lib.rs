@@ -8,10 +8,20 @@
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
+//! - [`queue`]: one QueueShard's state machine: arrival order, heartbeats,
+//!   abandonment, admission, exact positions; what the edge persists.
+//! - [`coordinator`]: the admission controller (pacing, active cap, FIFO
+//!   across shards, global positions, `/admin/stats`).
+//! - [`eta`]: smoothed admission rate, wait estimates, polling cadence.
+//! - [`fenwick`]: the order-statistic tree behind exact positions.
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
+pub mod coordinator;
 pub mod edge_auth;
+pub mod eta;
+pub mod fenwick;
+pub mod queue;
 pub mod page;
 pub mod secret;
 pub mod ticket;

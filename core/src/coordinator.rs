@@ -1,0 +1,624 @@
+//! The admission controller run by the Coordinator Durable Object.
+//!
+//! Every tick (about a second; alarms are at-least-once) the Coordinator
+//! collects one [`ShardSummary`] per QueueShard, calls
+//! [`AdmissionController::tick`], persists the controller (it is serde), and
+//! sends each shard its [`Grant`], which the shard applies with
+//! [`crate::queue::ShardQueue::apply_grant`].
+//!
+//! # Budget
+//! `budget = min(pacing, total_active_users - active sessions, waiting)`.
+//! Pacing accrues `new_users_per_minute × elapsed / 60 s` into a fractional
+//! carry, so integer grants add up to the configured rate over a minute
+//! (the error is below one admission per minute, whatever the tick
+//! length). Unused allowance is not banked: when demand or the active cap
+//! limits a tick, only the fraction is kept, so an idle room does not
+//! release a burst later.
+//!
+//! # FIFO across shards
+//! Each summary carries the exact arrival times of its oldest waiting
+//! entries (the *head sample*). The controller merges the samples and grants
+//! each shard the number of its entries among the `budget` globally oldest,
+//! so admission is FIFO by arrival time across shards, exact up to changes
+//! within the tick (entries that leave between summary and grant). The
+//! grant asks each shard for a head sample of at least twice the budget, so
+//! the merge rarely runs past a sample; when it does, the remainder is split
+//! in proportion to the shards' waiting counts.
+//!
+//! # Global positions
+//! Each grant carries, for the receiving shard, breakpoints
+//! `(arrival_ms, n)` = "n waiting entries in other shards arrived before
+//! `arrival_ms`", counted after this tick's admissions. They are exact at
+//! the receiving shard's head-sample arrival times (wherever the other
+//! shards' samples reach) and come from the other shards' histograms,
+//! linearly interpolated, elsewhere. See
+//! [`crate::queue::ShardQueue::global_position`] for the error bound.
+//!
+//! # Idempotence
+//! A tick id that is not newer than the last one returns the stored last
+//! plan unchanged; its grants carry the old tick id, which the shards have
+//! already applied, so a duplicate admits nobody.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::eta::{EtaInfo, RateEstimator};
+use crate::queue::{ShardConfig, DEFAULT_HEAD_SAMPLE_LEN, MAX_HEAD_SAMPLE_LEN};
+
+/// Most buckets in a shard's arrival histogram.
+pub const HISTOGRAM_BUCKETS: usize = 64;
+/// Elapsed time assumed for the very first tick.
+pub const NOMINAL_TICK_MS: u64 = 1_000;
+/// Longest gap between ticks that accrues pacing allowance (after an
+/// outage the room resumes at its rate instead of releasing a flood).
+pub const MAX_TICK_GAP_MS: u64 = 5_000;
+/// Most head-sample breakpoints sent to one shard for global positions.
+const HEAD_BREAKPOINTS: usize = 64;
+/// Longest `last_seen` granularity (the row-write saving of heartbeats).
+const MAX_LAST_SEEN_GRANULARITY_MS: u64 = 10_000;
+
+/// Operator settings (the admin API's `PUT /admin/config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionConfig {
+    /// Pacing: admissions per minute while people wait.
+    pub new_users_per_minute: u32,
+    /// Cap on simultaneously active (admitted, unexpired) sessions.
+    pub total_active_users: u32,
+    /// Length of an active session.
+    pub session_minutes: u32,
+    /// Silence after which a waiting citizen loses their place.
+    pub abandon_after_seconds: u32,
+    /// Stop admitting (the queue keeps its order).
+    pub paused: bool,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            new_users_per_minute: 600,
+            total_active_users: 1_000,
+            session_minutes: 10,
+            abandon_after_seconds: 60,
+            paused: false,
+        }
+    }
+}
+
+/// A field-level configuration error (the admin API answers 422 with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    /// The offending field, as named in JSON.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl AdmissionConfig {
+    /// Rejects settings that cannot be meant.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(
+            field: &str,
+            value: u32,
+            min: u32,
+            max: u32,
+            unit: &str,
+        ) -> Result<(), ConfigError> {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError {
+                    field: field.to_owned(),
+                    message: format!("must be between {min} and {max} {unit}, got {value}"),
+                })
+            }
+        }
+        check(
+            "new_users_per_minute",
+            self.new_users_per_minute,
+            1,
+            1_000_000,
+            "users per minute (use paused to stop admissions)",
+        )?;
+        check(
+            "total_active_users",
+            self.total_active_users,
+            1,
+            10_000_000,
+            "users",
+        )?;
+        check(
+            "session_minutes",
+            self.session_minutes,
+            1,
+            24 * 60,
+            "minutes",
+        )?;
+        // Below 15 s a waiting page on a slow phone network would lose its
+        // place between two polls.
+        check(
+            "abandon_after_seconds",
+            self.abandon_after_seconds,
+            15,
+            3_600,
+            "seconds",
+        )?;
+        Ok(())
+    }
+
+    /// The timing rules shards apply under this configuration.
+    pub fn shard_config(&self) -> ShardConfig {
+        let abandon_after_ms = u64::from(self.abandon_after_seconds) * 1_000;
+        ShardConfig {
+            abandon_after_ms,
+            session_ms: u64::from(self.session_minutes) * 60_000,
+            last_seen_granularity_ms: (abandon_after_ms / 6).min(MAX_LAST_SEEN_GRANULARITY_MS),
+        }
+    }
+}
+
+/// Counts of waiting entries per arrival-time bucket. Buckets are
+/// `width_ms` wide (1 s times a power of two) and aligned to absolute time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrivalHistogram {
+    /// Start of the first bucket.
+    pub start_ms: u64,
+    /// Width of every bucket.
+    pub width_ms: u64,
+    /// Waiting entries per bucket.
+    pub counts: Vec<u64>,
+}
+
+impl ArrivalHistogram {
+    /// End of the last bucket.
+    pub fn end_ms(&self) -> u64 {
+        self.start_ms + self.width_ms * self.counts.len() as u64
+    }
+
+    /// Estimated entries that arrived before `t` (uniform within a bucket).
+    pub fn count_before(&self, t: u64) -> f64 {
+        if self.counts.is_empty() || t <= self.start_ms {
+            return 0.0;
+        }
+        let b = ((t - self.start_ms) / self.width_ms) as usize;
+        let full: u64 = self.counts.iter().take(b).sum();
+        match self.counts.get(b) {
+            None => full as f64,
+            Some(&c) => {
+                let into = (t - self.start_ms - b as u64 * self.width_ms) as f64;
+                full as f64 + c as f64 * into / self.width_ms as f64
+            }
+        }
+    }
+}
+
+/// What one shard reports to the coordinator each tick
+/// ([`crate::queue::ShardQueue::summary`]). Bounded size: the head sample
+/// is at most [`MAX_HEAD_SAMPLE_LEN`] numbers, the histogram at most
+/// [`HISTOGRAM_BUCKETS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSummary {
+    /// Shard index.
+    pub shard: u32,
+    /// Last grant the shard applied.
+    pub last_applied_tick: Option<u64>,
+    /// Live waiting entries.
+    pub waiting: u64,
+    /// Arrival time of the oldest waiting entry.
+    pub oldest_arrival_ms: Option<u64>,
+    /// Active sessions.
+    pub active_sessions: u64,
+    /// Entries dropped for silence, ever.
+    pub abandoned_total: u64,
+    /// Entries admitted, ever.
+    pub admitted_total: u64,
+    /// Arrival times of the oldest waiting entries, oldest first, each as
+    /// the difference to the previous one (the first to
+    /// `oldest_arrival_ms`): small numbers keep the JSON short.
+    pub head_deltas_ms: Vec<u64>,
+    /// Waiting entries per arrival bucket.
+    pub histogram: ArrivalHistogram,
+}
+
+impl ShardSummary {
+    /// Delta-encodes sorted arrival times for `head_deltas_ms`.
+    pub fn encode_head(arrivals: &[u64]) -> Vec<u64> {
+        let mut prev = arrivals.first().copied().unwrap_or(0);
+        arrivals
+            .iter()
+            .map(|&a| {
+                let d = a.saturating_sub(prev);
+                prev = a;
+                d
+            })
+            .collect()
+    }
+
+    /// Decodes `head_deltas_ms` back into arrival times.
+    pub fn head_arrivals(&self) -> Vec<u64> {
+        let mut t = self.oldest_arrival_ms.unwrap_or(0);
+        self.head_deltas_ms
+            .iter()
+            .map(|&d| {
+                t += d;
+                t
+            })
+            .collect()
+    }
+}
+
+/// One tick's instructions for one shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Tick id (the shard applies each id at most once, in increasing order).
+    pub tick_id: u64,
+    /// Shard index.
+    pub shard: u32,
+    /// How many of its oldest live entries the shard admits.
+    pub admit: u32,
+    /// Timing rules to apply.
+    pub config: ShardConfig,
+    /// `(arrival_ms, n)`: n waiting entries in other shards arrived before
+    /// `arrival_ms` (after this tick). Sorted by time.
+    pub others_before: Vec<(u64, u64)>,
+    /// Waiting entries in other shards (after this tick).
+    pub others_waiting: u64,
+    /// Rate to turn positions into ETAs.
+    pub eta: EtaInfo,
+    /// Head sample length to report in the next summary.
+    pub head_sample_len: u32,
+}
+
+/// Per-shard row of `/admin/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardStats {
+    /// Shard index.
+    pub shard: u32,
+    /// Waiting entries.
+    pub waiting: u64,
+    /// Active sessions.
+    pub active: u64,
+    /// Admissions granted this tick.
+    pub granted: u32,
+    /// Wait of its oldest entry.
+    pub oldest_wait_seconds: u64,
+    /// Last grant the shard had applied when it reported.
+    pub last_applied_tick: Option<u64>,
+}
+
+/// `/admin/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdminStats {
+    /// Tick these figures come from.
+    pub tick_id: u64,
+    /// Waiting citizens, all shards.
+    pub waiting: u64,
+    /// Active sessions, all shards.
+    pub active: u64,
+    /// Admitted, ever (as reported by the shards).
+    pub admitted_total: u64,
+    /// Dropped for silence, ever (as reported by the shards).
+    pub abandoned_total: u64,
+    /// Smoothed measured admission rate.
+    pub admit_rate_per_min: f64,
+    /// Wait of the oldest waiting citizen.
+    pub oldest_wait_seconds: u64,
+    /// Whether admission is paused.
+    pub paused: bool,
+    /// One row per shard.
+    pub shards: Vec<ShardStats>,
+}
+
+/// The outcome of one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickPlan {
+    /// Tick id.
+    pub tick_id: u64,
+    /// Total admissions granted.
+    pub budget: u64,
+    /// One grant per summary, in the summaries' order.
+    pub grants: Vec<Grant>,
+    /// Figures for `/admin/stats`.
+    pub stats: AdminStats,
+}
+
+/// Pacing, FIFO split and ETA state, persisted by the Coordinator between
+/// ticks (serde).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionController {
+    last_tick_id: Option<u64>,
+    last_tick_ms: Option<u64>,
+    /// Accrued, not yet granted admissions (fractional).
+    carry: f64,
+    granted_total: u64,
+    rate: RateEstimator,
+    last_plan: Option<TickPlan>,
+}
+
+impl AdmissionController {
+    /// A controller that has never ticked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last plan, e.g. for `/admin/stats` between ticks.
+    pub fn last_plan(&self) -> Option<&TickPlan> {
+        self.last_plan.as_ref()
+    }
+
+    /// Admissions granted, ever, by this controller.
+    pub fn granted_total(&self) -> u64 {
+        self.granted_total
+    }
+
+    /// The smoothed rate estimator.
+    pub fn rate(&self) -> &RateEstimator {
+        &self.rate
+    }
+
+    /// Plans one tick. `summaries` must hold every shard (pass the last
+    /// known summary of an unreachable shard, or skip the tick: its active
+    /// sessions count against the cap). A `tick_id` not newer than the last
+    /// returns the last plan again.
+    pub fn tick(
+        &mut self,
+        tick_id: u64,
+        now_ms: u64,
+        summaries: &[ShardSummary],
+        config: &AdmissionConfig,
+    ) -> TickPlan {
+        if let (Some(last), Some(plan)) = (self.last_tick_id, &self.last_plan) {
+            if tick_id <= last {
+                return plan.clone();
+            }
+        }
+        let elapsed = match self.last_tick_ms {
+            Some(last) => now_ms.saturating_sub(last).min(MAX_TICK_GAP_MS),
+            None => NOMINAL_TICK_MS,
+        };
+        let waiting: u64 = summaries.iter().map(|s| s.waiting).sum();
+        let active: u64 = summaries.iter().map(|s| s.active_sessions).sum();
+
+        let budget = if config.paused {
+            self.carry = 0.0;
+            0
+        } else {
+            self.carry += f64::from(config.new_users_per_minute) * elapsed as f64 / 60_000.0;
+            let paced = self.carry.floor() as u64;
+            let room = u64::from(config.total_active_users).saturating_sub(active);
+            let budget = paced.min(room).min(waiting);
+            self.carry -= budget as f64;
+            if budget < paced {
+                // Demand or the cap limited this tick: do not bank the rest.
+                self.carry = self.carry.fract();
+            }
+            budget
+        };
+        if !config.paused && waiting > budget {
+            self.rate.observe(budget, elapsed);
+        }
+        self.granted_total += budget;
+
+        let heads: Vec<Vec<u64>> = summaries.iter().map(ShardSummary::head_arrivals).collect();
+        let shares = split_fifo(budget, summaries, &heads);
+        let eta = EtaInfo {
+            rate_per_s: self.rate.rate_per_s(config.new_users_per_minute),
+            paused: config.paused,
+        };
+        // Twice the whole budget: even if one shard holds all of the oldest
+        // entries, the merge stays within its sample.
+        let head_sample_len = (2 * budget)
+            .max(u64::from(DEFAULT_HEAD_SAMPLE_LEN))
+            .next_power_of_two()
+            .min(u64::from(MAX_HEAD_SAMPLE_LEN)) as u32;
+        let shard_config = config.shard_config();
+        let after: Vec<ShardAfterTick> = summaries
+            .iter()
+            .zip(&heads)
+            .zip(&shares)
+            .map(|((s, h), &g)| ShardAfterTick::new(s, h, g))
+            .collect();
+        let waiting_after = waiting - budget;
+
+        let grants = summaries
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Grant {
+                tick_id,
+                shard: s.shard,
+                admit: u32::try_from(shares[i]).unwrap_or(u32::MAX),
+                config: shard_config,
+                others_before: others_before(i, &after),
+                others_waiting: waiting_after - after[i].waiting_after(),
+                eta,
+                head_sample_len,
+            })
+            .collect();
+
+        let oldest = summaries.iter().filter_map(|s| s.oldest_arrival_ms).min();
+        let wait_s = |t: Option<u64>| t.map_or(0, |t| now_ms.saturating_sub(t) / 1000);
+        let stats = AdminStats {
+            tick_id,
+            waiting,
+            active,
+            admitted_total: summaries.iter().map(|s| s.admitted_total).sum(),
+            abandoned_total: summaries.iter().map(|s| s.abandoned_total).sum(),
+            admit_rate_per_min: self.rate.measured_per_s().unwrap_or(0.0) * 60.0,
+            oldest_wait_seconds: wait_s(oldest),
+            paused: config.paused,
+            shards: summaries
+                .iter()
+                .zip(&shares)
+                .map(|(s, &g)| ShardStats {
+                    shard: s.shard,
+                    waiting: s.waiting,
+                    active: s.active_sessions,
+                    granted: u32::try_from(g).unwrap_or(u32::MAX),
+                    oldest_wait_seconds: wait_s(s.oldest_arrival_ms),
+                    last_applied_tick: s.last_applied_tick,
+                })
+                .collect(),
+        };
+        let plan = TickPlan {
+            tick_id,
+            budget,
+            grants,
+            stats,
+        };
+        self.last_tick_id = Some(tick_id);
+        self.last_tick_ms = Some(now_ms);
+        self.last_plan = Some(plan.clone());
+        plan
+    }
+}
+
+/// Splits `budget` so that the globally oldest entries are admitted.
+fn split_fifo(budget: u64, summaries: &[ShardSummary], heads: &[Vec<u64>]) -> Vec<u64> {
+    let n = summaries.len();
+    let mut taken = vec![0u64; n];
+    if budget == 0 {
+        return taken;
+    }
+    // Entries of a shard beyond its sample arrived no earlier than its last
+    // sampled arrival: the merge is exact up to the earliest such time.
+    let exact_until = summaries
+        .iter()
+        .zip(heads)
+        .filter(|(s, h)| (h.len() as u64) < s.waiting)
+        .map(|(_, h)| h.last().copied().unwrap_or(0))
+        .min()
+        .unwrap_or(u64::MAX);
+    let mut merge: BinaryHeap<Reverse<(u64, usize)>> = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.first().map(|&t| Reverse((t, i))))
+        .collect();
+    let mut left = budget;
+    while left > 0 {
+        let Some(&Reverse((t, i))) = merge.peek() else {
+            break;
+        };
+        if t > exact_until || taken[i] >= summaries[i].waiting {
+            break;
+        }
+        merge.pop();
+        taken[i] += 1;
+        left -= 1;
+        if let Some(&next) = heads[i].get(taken[i] as usize) {
+            merge.push(Reverse((next, i)));
+        }
+    }
+    if left > 0 {
+        // Beyond the samples: split by remaining waiting counts (largest
+        // remainder, ties to the lower shard index).
+        let rest: Vec<u64> = summaries
+            .iter()
+            .zip(&taken)
+            .map(|(s, &t)| s.waiting.saturating_sub(t))
+            .collect();
+        let total: u64 = rest.iter().sum();
+        if total > 0 {
+            let give = left.min(total);
+            let mut remainders: Vec<(u64, usize)> = Vec::with_capacity(n);
+            let mut given = 0;
+            for (i, &r) in rest.iter().enumerate() {
+                let exact = u128::from(give) * u128::from(r);
+                let share = (exact / u128::from(total)) as u64;
+                taken[i] += share;
+                given += share;
+                remainders.push(((exact % u128::from(total)) as u64, i));
+            }
+            remainders.sort_by_key(|&(rem, i)| (Reverse(rem), i));
+            for &(_, i) in remainders.iter().take((give - given) as usize) {
+                taken[i] += 1;
+            }
+        }
+    }
+    taken
+}
+
+/// One shard's waiting entries as they will be after this tick's grants.
+struct ShardAfterTick {
+    /// Head sample, minus the entries admitted this tick.
+    head: Vec<u64>,
+    /// Whether `head` holds every waiting entry.
+    complete: bool,
+    histogram: ArrivalHistogram,
+    granted: u64,
+    waiting: u64,
+}
+
+impl ShardAfterTick {
+    fn new(s: &ShardSummary, head: &[u64], granted: u64) -> Self {
+        let skip = (granted as usize).min(head.len());
+        Self {
+            head: head[skip..].to_vec(),
+            complete: head.len() as u64 >= s.waiting,
+            histogram: s.histogram.clone(),
+            granted,
+            waiting: s.waiting,
+        }
+    }
+
+    fn waiting_after(&self) -> u64 {
+        self.waiting.saturating_sub(self.granted)
+    }
+
+    /// Entries of this shard still waiting after the tick that arrived
+    /// before `t`.
+    fn count_before(&self, t: u64) -> f64 {
+        let exact = self.head.partition_point(|&a| a < t) as f64;
+        if self.complete || self.head.last().is_some_and(|&last| t <= last) {
+            return exact;
+        }
+        // Beyond the sample: histogram (which still counts the admitted).
+        let est = self.histogram.count_before(t) - self.granted as f64;
+        est.max(self.head.len() as f64)
+            .min(self.waiting_after() as f64)
+    }
+}
+
+/// Breakpoints of "waiting entries elsewhere that arrived earlier" for
+/// shard `i`, at its own head sample times and histogram boundaries.
+fn others_before(i: usize, after: &[ShardAfterTick]) -> Vec<(u64, u64)> {
+    let me = &after[i];
+    let mut times: Vec<u64> = Vec::new();
+    let step = me.head.len().div_ceil(HEAD_BREAKPOINTS).max(1);
+    times.extend(me.head.iter().step_by(step));
+    times.extend(me.head.last());
+    let h = &me.histogram;
+    if !h.counts.is_empty() {
+        times.extend((0..=h.counts.len() as u64).map(|b| h.start_ms + b * h.width_ms));
+    }
+    times.sort_unstable();
+    times.dedup();
+    times
+        .into_iter()
+        .map(|t| {
+            let n: f64 = after
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, o)| o.count_before(t))
+                .sum();
+            (t, n.floor() as u64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_field() {
+        assert!(AdmissionConfig::default().validate().is_ok());
+        let bad = AdmissionConfig {
+            abandon_after_seconds: 5,
+            ..AdmissionConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "abandon_after_seconds");
+    }
+}
