@@ -1,0 +1,57 @@
+// Browser test runner: node tests/browser/run.mjs [--static] [names…]
+//   BASE_URL, ADMIN_TOKEN, REGISTRY_URL: the stack under test.
+//   --static: start tests/browser/static-server.mjs on 127.0.0.1:20900 and
+//   test against it (development before the real stack exists).
+// Prints `ok - <name>` / `not ok - <name>` and exits non-zero on failure.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { launch } from './lib.mjs';
+import * as s from './scenarios.mjs';
+
+const args = process.argv.slice(2);
+const useStatic = args.includes('--static');
+const only = args.filter((a) => !a.startsWith('--'));
+
+const weights = () => execFileSync(process.execPath, [fileURLToPath(new URL('./weights.mjs', import.meta.url))], { encoding: 'utf8' })
+  .trim().split('\n').slice(1).map((l) => l.replace(/\s+/g, ' ').split(' ').slice(0, 1).concat(l.trim().split(/\s+/)[4]).join(' ')).join(', ');
+
+const SCENARIOS = [
+  ['page weights under 50 KB (HTML+CSS+JS+strings)', weights],
+  ['queue shows positions 1..n that change on leave and admission', s.queuePositions],
+  ['citizen queues, is admitted, gets the PDF; another browser cannot', s.citizenGetsPassport],
+  ['axe: no serious or critical violations on any page', s.accessibility],
+  ['screenshots at 320px and 1280px, no sideways scrolling', s.screenshots],
+  ['waiting page survives network errors (dev server only)', s.survivesNetworkErrors, 'static'],
+];
+
+let server;
+if (useStatic) {
+  process.env.WAITROOM_STATIC = '1';
+  process.env.ADMIN_TOKEN ||= 'dev-admin-token';
+  const port = Number(process.env.PORT || 20900);
+  process.env.BASE_URL = `http://127.0.0.1:${port}`;
+  process.env.REGISTRY_URL = process.env.BASE_URL;
+  const { start } = await import('./static-server.mjs');
+  server = await start(port);
+}
+
+const browser = await launch();
+let failed = 0, passed = 0;
+for (const [name, fn, needs] of SCENARIOS) {
+  if (needs === 'static' && !useStatic) continue;
+  if (only.length && !only.some((o) => name.includes(o))) continue;
+  const started = Date.now();
+  try {
+    const detail = await fn(browser);
+    passed++;
+    console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s${detail ? `; ${detail}` : ''})`);
+  } catch (err) {
+    failed++;
+    console.log(`not ok - ${name}`);
+    console.log(String(err && err.stack || err).split('\n').map((l) => `#   ${l}`).join('\n'));
+  }
+}
+await browser.close();
+if (server) server.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
