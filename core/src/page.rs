@@ -333,7 +333,7 @@ pub fn format_number(n: u64, lang: Lang) -> String {
     let sep = lang.group_separator();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(sep);
         }
         out.push(digit);

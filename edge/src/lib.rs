@@ -1,7 +1,46 @@
-//! The edge Worker (placeholder until the edge issue lands).
+//! # waitroom-edge: the Cloudflare Worker
+//!
+//! Thin glue over `waitroom-core`: routing, cookies, Durable Object storage
+//! and forwarding. The rules (tickets, queue, pacing) live in core, where
+//! they are tested natively; here we only adapt them to the Workers runtime.
+//!
+//! ## Layout
+//! - [`routes`]: the public Worker: visitor identification, queue routes, pages, `/api` forwarding.
+//! - [`queue_shard`]: the `QueueShard` Durable Object (FIFO + heartbeats, SQLite rows).
+//! - [`coordinator`]: the `Coordinator` Durable Object (admission ticks, operator config).
+//! - [`admin`]: `/admin/*` for operators.
+//! - [`forward`]: the admitted request to the origin, with edge-to-origin auth.
+//! - [`pages`]: the `public/` templates rendered server-side.
+//! - [`protocol`]: how the Worker and the Durable Objects talk.
+//! - [`http`], [`config`], [`rand`]: helpers.
+
+pub mod admin;
+pub mod config;
+pub mod coordinator;
+pub mod forward;
+pub mod http;
+pub mod pages;
+pub mod protocol;
+pub mod queue_shard;
+pub mod rand;
+pub mod routes;
+
 use worker::*;
 
 #[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    Response::ok("waitroom edge")
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match routes::handle(req, env).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            // Details go to the log, never to the client.
+            console_error!("request failed: {e}");
+            let resp = http::error(
+                503,
+                "unavailable",
+                "Something went wrong on our side. Please try again shortly.",
+            )?;
+            resp.headers().set("Retry-After", "5")?;
+            Ok(resp)
+        }
+    }
 }

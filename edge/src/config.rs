@@ -1,0 +1,66 @@
+//! Configuration read from the Worker's environment: `[vars]` in
+//! wrangler.toml and the secrets set with `wrangler secret put`.
+//! Built per request (cheap: a few string reads), never stored in statics.
+
+use waitroom_core::ticket::KeyRing;
+use worker::{Env, Result};
+
+/// What the stateless Worker needs for every request.
+pub struct EdgeConfig {
+    pub room: String,
+    pub shards: u32,
+    pub keys: KeyRing,
+    pub admin_token: String,
+    pub edge_origin_key: Vec<u8>,
+    pub origin_url: String,
+    pub session_minutes: u32,
+}
+
+/// Waiting tickets live this long: long enough for a very long queue.
+pub const WAITING_TICKET_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Upper bound on shards: each tick the Coordinator talks to every shard.
+pub const MAX_SHARDS: u32 = 256;
+
+pub fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn secret(env: &Env, name: &str) -> Result<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .ok()
+        .or_else(|| var(env, name))
+        .ok_or_else(|| {
+            worker::Error::RustError(format!(
+                "secret {name} is not set (wrangler secret put {name})"
+            ))
+        })
+}
+
+pub fn number(env: &Env, name: &str, default: u32) -> u32 {
+    var(env, name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+impl EdgeConfig {
+    pub fn from_env(env: &Env) -> Result<EdgeConfig> {
+        let keys = KeyRing::parse(&secret(env, "TICKET_KEYS")?)
+            .map_err(|e| worker::Error::RustError(format!("TICKET_KEYS: {e}")))?;
+        let edge_origin_key = waitroom_core::decode_secret(&secret(env, "EDGE_ORIGIN_KEY")?)
+            .map_err(|e| worker::Error::RustError(format!("EDGE_ORIGIN_KEY: {e}")))?;
+        Ok(EdgeConfig {
+            room: var(env, "ROOM_ID").unwrap_or_else(|| "passport".into()),
+            shards: number(env, "SHARDS", 8).clamp(1, MAX_SHARDS),
+            keys,
+            admin_token: secret(env, "ADMIN_TOKEN")?,
+            edge_origin_key,
+            origin_url: var(env, "ORIGIN_URL").unwrap_or_else(|| "http://127.0.0.1:8788".into()),
+            session_minutes: number(env, "SESSION_MINUTES", 15),
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! The `Coordinator` Durable Object: one per room. It paces admissions.
+//!
+//! Every tick (an alarm, about once a second) it asks each `QueueShard` for a
+//! summary, runs `waitroom_core::coordinator::AdmissionController`, and sends
+//! each shard its grant. Alarms are delivered at least once, so ticks carry
+//! an id and shards apply each id once. When nobody waits and nobody is
+//! active the alarm is not re-armed; the next join wakes it (`/wake`).
+//! It also holds the operators' configuration (`PUT /admin/config`).
+
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use waitroom_core::coordinator::{
+    AdminStats, AdmissionConfig, AdmissionController, Grant, ShardSummary,
+};
+use worker::*;
+
+use crate::config;
+use crate::protocol::{self, SummaryRequest};
+
+/// Time between ticks.
+const TICK_MS: u64 = 1_000;
+
+const KEY_CONTROLLER: &str = "controller";
+const KEY_CONFIG: &str = "config";
+const KEY_TICK: &str = "tick_id";
+
+#[durable_object]
+pub struct Coordinator {
+    state: State,
+    env: Env,
+}
+
+/// `/stats` answer: the contract's fields plus the live configuration.
+#[derive(Serialize)]
+struct StatsReply {
+    #[serde(flatten)]
+    stats: AdminStats,
+    config: AdmissionConfig,
+}
+
+#[derive(Deserialize)]
+struct ConfigPatch(serde_json::Map<String, serde_json::Value>);
+
+fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+impl DurableObject for Coordinator {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/wake" => self.handle_wake().await,
+            "/stats" => self.handle_stats().await,
+            "/config" => self.handle_config(req.json().await?).await,
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.tick().await?;
+        Response::ok("ticked")
+    }
+}
+
+/// The configuration from wrangler.toml `[vars]`, used until an operator changes it.
+fn default_config(env: &Env) -> AdmissionConfig {
+    let d = AdmissionConfig::default();
+    AdmissionConfig {
+        new_users_per_minute: config::number(env, "NEW_USERS_PER_MINUTE", d.new_users_per_minute),
+        total_active_users: config::number(env, "TOTAL_ACTIVE_USERS", d.total_active_users),
+        session_minutes: config::number(env, "SESSION_MINUTES", d.session_minutes),
+        abandon_after_seconds: config::number(
+            env,
+            "ABANDON_AFTER_SECONDS",
+            d.abandon_after_seconds,
+        ),
+        paused: config::var(env, "PAUSED").is_some_and(|v| v == "true"),
+    }
+}
+
+impl Coordinator {
+    fn shards(&self) -> u32 {
+        config::number(&self.env, "SHARDS", 8).clamp(1, config::MAX_SHARDS)
+    }
+
+    async fn config(&self) -> Result<AdmissionConfig> {
+        Ok(
+            match self
+                .state
+                .storage()
+                .get::<AdmissionConfig>(KEY_CONFIG)
+                .await?
+            {
+                Some(c) => c,
+                None => default_config(&self.env),
+            },
+        )
+    }
+
+    async fn controller(&self) -> Result<AdmissionController> {
+        Ok(self
+            .state
+            .storage()
+            .get(KEY_CONTROLLER)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn handle_wake(&self) -> Result<Response> {
+        let storage = self.state.storage();
+        if storage.get_alarm().await?.is_none() {
+            storage
+                .set_alarm(std::time::Duration::from_millis(10))
+                .await?;
+        }
+        protocol::json(&serde_json::json!({ "awake": true }))
+    }
+
+    async fn handle_stats(&self) -> Result<Response> {
+        let controller = self.controller().await?;
+        let stats = controller
+            .last_plan()
+            .map(|p| p.stats.clone())
+            .unwrap_or_default();
+        protocol::json(&StatsReply {
+            stats,
+            config: self.config().await?,
+        })
+    }
+
+    /// Applies a JSON patch of the configuration: 422 (as JSON) on nonsense.
+    async fn handle_config(&self, patch: ConfigPatch) -> Result<Response> {
+        let old = self.config().await?;
+        let mut merged = serde_json::to_value(old).map_err(|e| Error::RustError(e.to_string()))?;
+        for (k, v) in patch.0 {
+            match merged.get_mut(&k) {
+                Some(slot) => *slot = v,
+                None => {
+                    return unprocessable(&k, "is not a configuration field");
+                }
+            }
+        }
+        let new: AdmissionConfig = match serde_json::from_value(merged) {
+            Ok(c) => c,
+            Err(e) => {
+                return unprocessable("config", &format!("has a value of the wrong type: {e}"))
+            }
+        };
+        if let Err(e) = new.validate() {
+            return unprocessable(&e.field, &e.message);
+        }
+        self.state.storage().put(KEY_CONFIG, new).await?;
+        console_log!(
+            "{}",
+            serde_json::json!({ "event": "config_changed", "old": old, "new": new })
+        );
+        self.handle_wake().await?;
+        protocol::json(&new)
+    }
+
+    /// One admission tick. See the module docs.
+    async fn tick(&self) -> Result<()> {
+        let storage = self.state.storage();
+        let config = self.config().await?;
+        let mut controller = self.controller().await?;
+        let tick_id = storage.get::<u64>(KEY_TICK).await?.unwrap_or(0) + 1;
+        let shards = self.shards();
+
+        let summaries = join_all((0..shards).map(|i| async move {
+            let stub = protocol::shard(&self.env, i)?;
+            protocol::call::<_, ShardSummary>(&stub, "/summary", &SummaryRequest { shard: i }).await
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>();
+        let summaries = match summaries {
+            Ok(s) => s,
+            Err(e) => {
+                // A shard did not answer: skip this tick (its sessions must count
+                // against the cap), try again shortly.
+                console_error!("tick {tick_id}: shard summary failed: {e}");
+                storage
+                    .set_alarm(std::time::Duration::from_millis(TICK_MS))
+                    .await?;
+                return Ok(());
+            }
+        };
+        let now = now_ms();
+        let plan = controller.tick(tick_id, now, &summaries, &config);
+        let results = join_all(plan.grants.iter().map(|grant: &Grant| async move {
+            let stub = protocol::shard(&self.env, grant.shard)?;
+            protocol::call::<_, serde_json::Value>(&stub, "/grant", grant).await
+        }))
+        .await;
+        for r in results {
+            if let Err(e) = r {
+                // That shard keeps its people: it admits on a later tick.
+                console_error!("tick {tick_id}: grant failed: {e}");
+            }
+        }
+        storage.put(KEY_CONTROLLER, &controller).await?;
+        storage.put(KEY_TICK, tick_id).await?;
+        let busy = plan.stats.waiting > 0 || plan.stats.active > 0;
+        if busy {
+            storage
+                .set_alarm(std::time::Duration::from_millis(TICK_MS))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn unprocessable(field: &str, message: &str) -> Result<Response> {
+    let body = serde_json::json!({
+        "error": "invalid_field",
+        "field": field,
+        "message": format!("{field} {message}"),
+    });
+    Ok(Response::from_json(&body)?.with_status(422))
+}

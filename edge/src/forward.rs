@@ -1,0 +1,115 @@
+//! Forwarding admitted requests to the origin, with the admission ticket and
+//! the edge-to-origin authentication header (an HMAC over method, path,
+//! timestamp and body digest that only the edge and the origin can make).
+
+use waitroom_core::edge_auth::{self, EDGE_AUTH_HEADER};
+use worker::{Fetch, Headers, Method, Request, RequestInit, Response, Result};
+
+use crate::config::EdgeConfig;
+use crate::http::{self, TICKET_COOKIE};
+
+/// The admission ticket, for the origin to verify itself.
+pub const TICKET_HEADER: &str = "x-waitroom-ticket";
+/// The origin's "this citizen is done" signal: the edge frees the active slot.
+pub const RELEASE_HEADER: &str = "x-waitroom-release";
+/// The origin's "drop this admission now" signal (fraud, abuse).
+pub const REVOKE_HEADER: &str = "x-waitroom-revoke";
+
+/// Largest body the edge forwards (the origin's own limit is 16 KiB; anything
+/// bigger is refused here without bothering it).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// Request headers passed through to the origin; everything else is dropped.
+const PASSED_HEADERS: &[&str] = &["content-type", "accept", "accept-language"];
+
+/// Forwards `req` to the origin. `ticket` is the verified admission ticket
+/// (raw), or `None` for the few open origin routes (`/.well-known/dcc/keys`).
+pub async fn to_origin(
+    mut req: Request,
+    cfg: &EdgeConfig,
+    ticket: Option<&str>,
+    now_ms: u64,
+) -> Result<Response> {
+    let url = req.url()?;
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let method = req.method();
+    let body = match method {
+        Method::Get | Method::Head => Vec::new(),
+        _ => req.bytes().await?,
+    };
+    if body.len() > MAX_BODY {
+        return http::error(
+            413,
+            "payload_too_large",
+            "The request body is larger than 16 KiB.",
+        );
+    }
+    let headers = Headers::new();
+    for name in PASSED_HEADERS {
+        if let Some(v) = req.headers().get(name)? {
+            headers.set(name, &v)?;
+        }
+    }
+    // The client's other cookies (the per-passport key), never our ticket.
+    if let Some(cookies) = req.headers().get("Cookie")? {
+        let rest: Vec<&str> = cookies
+            .split(';')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && !c.starts_with(&format!("{TICKET_COOKIE}=")))
+            .collect();
+        if !rest.is_empty() {
+            headers.set("Cookie", &rest.join("; "))?;
+        }
+    }
+    if let Some(t) = ticket {
+        headers.set(TICKET_HEADER, t)?;
+    }
+    let auth = edge_auth::sign_request(
+        &cfg.edge_origin_key,
+        method.as_ref(),
+        &path_and_query,
+        now_ms,
+        &body,
+    );
+    headers.set(EDGE_AUTH_HEADER, &auth)?;
+
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if !body.is_empty() {
+        init.with_body(Some(
+            worker::js_sys::Uint8Array::from(body.as_slice()).into(),
+        ));
+    }
+    let target = format!("{}{}", cfg.origin_url.trim_end_matches('/'), path_and_query);
+    let upstream = Request::new_with_init(&target, &init)?;
+    match Fetch::Request(upstream).send().await {
+        Ok(resp) => Ok(http::secure(mutable_copy(resp)?)),
+        Err(e) => {
+            worker::console_error!("origin unreachable: {e}");
+            let resp = http::error(
+                503,
+                "origin_unavailable",
+                "The service is busy. Please try again in a moment.",
+            )?;
+            let _ = resp.headers().set("Retry-After", "5");
+            Ok(resp)
+        }
+    }
+}
+
+/// Headers of a fetched response are immutable in the Workers runtime: copy
+/// them into a response of our own so we can add ours and drop internal ones.
+fn mutable_copy(resp: Response) -> Result<Response> {
+    let status = resp.status_code();
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v)?;
+    }
+    let (_, body) = resp.into_parts();
+    Ok(Response::from_body(body)?
+        .with_status(status)
+        .with_headers(headers))
+}

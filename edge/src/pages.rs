@@ -1,0 +1,136 @@
+//! The citizen pages of `public/`, compiled into the Worker and rendered
+//! with `waitroom_core::page` (so the no-JavaScript page shows the live
+//! position too).
+
+use waitroom_core::page::{self, Lang, Strings};
+use worker::{Request, Result};
+
+use crate::http::{self, LANG_COOKIE};
+
+const WAITING: &str = include_str!("../../public/waiting.html");
+const FORM: &str = include_str!("../../public/form.html");
+const RESULT: &str = include_str!("../../public/result.html");
+const CLOSED: &str = include_str!("../../public/closed.html");
+const EN: &str = include_str!("../../public/i18n/en.json");
+const ES: &str = include_str!("../../public/i18n/es.json");
+
+/// The language of this request: `?lang=`, then the cookie, then Accept-Language.
+pub fn lang_of(req: &Request) -> Lang {
+    let url = req.url().ok();
+    let query_lang = url.as_ref().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.into_owned())
+    });
+    let cookies = req
+        .headers()
+        .get("Cookie")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let accept = req.headers().get("Accept-Language").ok().flatten();
+    page::pick_lang(
+        query_lang.as_deref(),
+        http::cookie(&cookies, LANG_COOKIE),
+        accept.as_deref(),
+    )
+}
+
+/// `Set-Cookie` remembering an explicit `?lang=` choice, if the request made one.
+pub fn lang_cookie(req: &Request) -> Option<String> {
+    let url = req.url().ok()?;
+    let chosen = url.query_pairs().find(|(k, _)| k == "lang")?.1.into_owned();
+    let lang = Lang::from_tag(&chosen)?;
+    Some(format!(
+        "{LANG_COOKIE}={}; Max-Age=31536000; Path=/; Secure; SameSite=Lax",
+        lang.code()
+    ))
+}
+
+pub fn strings(lang: Lang) -> Strings {
+    let json = match lang {
+        Lang::En => EN,
+        Lang::Es => ES,
+    };
+    Strings::from_json(json).expect("public/i18n tables are valid JSON (checked by core's tests)")
+}
+
+/// What the waiting page shows.
+pub struct WaitingView {
+    pub position: u64,
+    pub queue_length: u64,
+    pub eta_seconds: u64,
+    pub poll_after_ms: u64,
+    pub now_ms: u64,
+}
+
+pub fn waiting(lang: Lang, v: &WaitingView) -> String {
+    let s = strings(lang);
+    let vars = [
+        ("lang", lang.code().to_string()),
+        ("position", page::format_number(v.position, lang)),
+        (
+            "ahead",
+            page::format_number(v.position.saturating_sub(1), lang),
+        ),
+        ("queue_length", page::format_number(v.queue_length, lang)),
+        ("eta_text", page::eta_words(v.eta_seconds, &s)),
+        ("progress_pct", "0".to_string()),
+        ("updated_at", page::format_utc_time(v.now_ms)),
+        (
+            "refresh_seconds",
+            (v.poll_after_ms / 1000).max(5).to_string(),
+        ),
+        ("i18n_json", s.js_json()),
+    ];
+    page::render(WAITING, &s, &vars)
+}
+
+pub fn form(lang: Lang) -> String {
+    let s = strings(lang);
+    page::render(
+        FORM,
+        &s,
+        &[
+            ("lang", lang.code().to_string()),
+            ("i18n_json", s.js_json()),
+        ],
+    )
+}
+
+pub fn result(lang: Lang, passport_id: &str) -> String {
+    let s = strings(lang);
+    let vars = [
+        ("lang", lang.code().to_string()),
+        ("passport_id", passport_id.to_string()),
+        ("i18n_json", s.js_json()),
+    ];
+    page::render(RESULT, &s, &vars)
+}
+
+pub fn closed(lang: Lang, reason_text: &str, reopen_at: &str) -> String {
+    let s = strings(lang);
+    let vars = [
+        ("lang", lang.code().to_string()),
+        ("reason_text", reason_text.to_string()),
+        ("reopen_at", reopen_at.to_string()),
+    ];
+    page::render(CLOSED, &s, &vars)
+}
+
+/// An HTML response with the optional language cookie.
+pub fn respond(
+    req: &Request,
+    status: u16,
+    body: String,
+    set_cookie: Option<String>,
+) -> Result<worker::Response> {
+    let resp = http::html(status, body)?;
+    if let Some(c) = set_cookie {
+        resp.headers().append("Set-Cookie", &c)?;
+    }
+    if let Some(c) = lang_cookie(req) {
+        resp.headers().append("Set-Cookie", &c)?;
+    }
+    Ok(resp)
+}

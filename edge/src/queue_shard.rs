@@ -1,0 +1,283 @@
+//! The `QueueShard` Durable Object: one shard of the FIFO queue.
+//!
+//! It owns a `waitroom_core::queue::ShardQueue` in memory and persists every
+//! entry as one SQLite row, so a restart (or an eviction) rebuilds the exact
+//! same queue from its rows. `fetch` only routes; the `handle_*` methods do
+//! the work, and the rules themselves live in `core`.
+
+use std::cell::{Cell, RefCell};
+
+use serde::{Deserialize, Serialize};
+use waitroom_core::coordinator::{Grant, ShardSummary};
+use waitroom_core::queue::{
+    EntryRow, EntryState, JoinOutcome, RowChanges, ShardConfig, ShardMeta, ShardQueue, Status,
+};
+use worker::*;
+
+use crate::protocol::{self, IdRequest, JoinReply, WAKE_IF_NO_GRANT_FOR_MS};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  arrived_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  session_expires_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+";
+
+/// A row as SQLite gives it back (JS numbers: all our integers are < 2^53).
+#[derive(Deserialize)]
+struct DbRow {
+    id: f64,
+    seq: f64,
+    arrived_ms: f64,
+    last_seen_ms: f64,
+    state: String,
+    session_expires_ms: f64,
+}
+
+#[derive(Deserialize)]
+struct DbMeta {
+    v: String,
+}
+
+#[derive(Serialize)]
+struct GrantReply {
+    duplicate: bool,
+    admitted: usize,
+    abandoned: usize,
+}
+
+#[durable_object]
+pub struct QueueShard {
+    state: State,
+    env: Env,
+    queue: RefCell<ShardQueue>,
+    /// When this instance last received a grant: if long ago, the
+    /// Coordinator's alarm has probably stopped (idle) and a join wakes it.
+    last_grant_ms: Cell<u64>,
+}
+
+fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+impl DurableObject for QueueShard {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        let queue = match restore(&sql) {
+            Ok(q) => q,
+            Err(e) => {
+                // Refusing to start would lock every citizen of this shard out;
+                // log loudly and start empty rather than guess.
+                console_error!("QueueShard: could not restore from rows: {e}");
+                ShardQueue::new(ShardConfig::default())
+            }
+        };
+        Self {
+            state,
+            env,
+            queue: RefCell::new(queue),
+            last_grant_ms: Cell::new(0),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.path();
+        match path.as_str() {
+            "/join" => self.handle_join(req.json().await?).await,
+            "/status" => self.handle_status(req.json().await?),
+            "/peek" => self.handle_peek(req.json().await?),
+            "/leave" => self.handle_leave(req.json().await?),
+            "/release" => self.handle_release(req.json().await?),
+            "/summary" => self.handle_summary(req.json().await?),
+            "/grant" => self.handle_grant(req.json().await?),
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
+    sql.exec(SCHEMA, None)?;
+    let meta: Option<ShardMeta> = sql
+        .exec("SELECT v FROM meta WHERE k = 'shard'", None)?
+        .to_array::<DbMeta>()?
+        .into_iter()
+        .next()
+        .and_then(|m| serde_json::from_str(&m.v).ok());
+    let Some(meta) = meta else {
+        // A brand-new shard: write its meta now so that rows never exist without it.
+        let q = ShardQueue::new(ShardConfig::default());
+        let v = serde_json::to_string(&q.meta()).map_err(|e| Error::RustError(e.to_string()))?;
+        sql.exec(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('shard', ?)",
+            vec![v.into()],
+        )?;
+        return Ok(q);
+    };
+    let rows = sql
+        .exec(
+            "SELECT id, seq, arrived_ms, last_seen_ms, state, session_expires_ms FROM entries",
+            None,
+        )?
+        .to_array::<DbRow>()?
+        .into_iter()
+        .map(|r| EntryRow {
+            id: r.id as u64,
+            seq: r.seq as u64,
+            arrived_ms: r.arrived_ms as u64,
+            last_seen_ms: r.last_seen_ms as u64,
+            state: if r.state == "admitted" {
+                EntryState::Admitted
+            } else {
+                EntryState::Waiting
+            },
+            session_expires_ms: r.session_expires_ms as u64,
+        });
+    ShardQueue::restore(meta, rows, now_ms()).map_err(|e| Error::RustError(e.to_string()))
+}
+
+fn int(v: u64) -> SqlStorageValue {
+    // Every value we store (ids, sequence numbers, epoch milliseconds) is below 2^53.
+    SqlStorageValue::from(v as f64)
+}
+
+impl QueueShard {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn insert_row(&self, row: &EntryRow) -> Result<()> {
+        let state = match row.state {
+            EntryState::Waiting => "waiting",
+            EntryState::Admitted => "admitted",
+        };
+        self.sql().exec(
+            "INSERT OR REPLACE INTO entries (id, seq, arrived_ms, last_seen_ms, state, session_expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![int(row.id), int(row.seq), int(row.arrived_ms), int(row.last_seen_ms), state.into(), int(row.session_expires_ms)],
+        )?;
+        Ok(())
+    }
+
+    fn delete_row(&self, id: u64) -> Result<()> {
+        self.sql()
+            .exec("DELETE FROM entries WHERE id = ?", vec![int(id)])?;
+        Ok(())
+    }
+
+    fn save_meta(&self, meta: &ShardMeta) -> Result<()> {
+        let v = serde_json::to_string(meta).map_err(|e| Error::RustError(e.to_string()))?;
+        self.sql().exec(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('shard', ?)",
+            vec![v.into()],
+        )?;
+        Ok(())
+    }
+
+    fn apply_changes(&self, changes: &RowChanges) -> Result<()> {
+        for id in &changes.abandoned {
+            self.delete_row(*id)?;
+        }
+        for id in &changes.admitted {
+            self.sql().exec(
+                "UPDATE entries SET state = 'admitted', session_expires_ms = ? WHERE id = ?",
+                vec![int(changes.session_expires_ms), int(*id)],
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn handle_join(&self, req: IdRequest) -> Result<Response> {
+        let now = now_ms();
+        let (outcome, status) = {
+            let mut q = self.queue.borrow_mut();
+            let outcome = q.join(req.id, now);
+            if let JoinOutcome::Joined { .. } = outcome {
+                if let Some(row) = q.row(req.id) {
+                    self.insert_row(&row)?;
+                }
+            }
+            (outcome, q.status(req.id, now))
+        };
+        if now.saturating_sub(self.last_grant_ms.get()) > WAKE_IF_NO_GRANT_FOR_MS {
+            // The Coordinator stops ticking when the room is idle: wake it.
+            self.last_grant_ms.set(now);
+            protocol::wake_coordinator(&self.env).await?;
+        }
+        protocol::json(&JoinReply { outcome, status })
+    }
+
+    /// The heartbeat: refreshes last_seen and returns the live position.
+    fn handle_status(&self, req: IdRequest) -> Result<Response> {
+        let now = now_ms();
+        let status = self.queue.borrow_mut().heartbeat(req.id, now);
+        match &status {
+            Status::Waiting(w) if w.persist_last_seen => {
+                self.sql().exec(
+                    "UPDATE entries SET last_seen_ms = ? WHERE id = ?",
+                    vec![int(now), int(req.id)],
+                )?;
+            }
+            Status::Abandoned => self.delete_row(req.id)?,
+            _ => {}
+        }
+        protocol::json(&status)
+    }
+
+    /// Like status, without counting as a heartbeat (for forwarding checks).
+    fn handle_peek(&self, req: IdRequest) -> Result<Response> {
+        let status = self.queue.borrow().status(req.id, now_ms());
+        protocol::json(&status)
+    }
+
+    fn handle_leave(&self, req: IdRequest) -> Result<Response> {
+        let left = self.queue.borrow_mut().leave(req.id);
+        if left {
+            self.delete_row(req.id)?;
+        }
+        protocol::json(&serde_json::json!({ "left": left }))
+    }
+
+    fn handle_release(&self, req: IdRequest) -> Result<Response> {
+        let released = self.queue.borrow_mut().release(req.id);
+        if released {
+            self.delete_row(req.id)?;
+        }
+        protocol::json(&serde_json::json!({ "released": released }))
+    }
+
+    fn handle_summary(&self, req: protocol::SummaryRequest) -> Result<Response> {
+        let now = now_ms();
+        let summary: ShardSummary = {
+            let mut q = self.queue.borrow_mut();
+            let (summary, changes) = q.summary(req.shard, now);
+            self.apply_changes(&changes)?;
+            summary
+        };
+        // Sessions that ended are dead rows: keep storage bounded.
+        self.sql().exec(
+            "DELETE FROM entries WHERE state = 'admitted' AND session_expires_ms <= ?",
+            vec![int(now)],
+        )?;
+        protocol::json(&summary)
+    }
+
+    fn handle_grant(&self, grant: Grant) -> Result<Response> {
+        let now = now_ms();
+        self.last_grant_ms.set(now);
+        let mut q = self.queue.borrow_mut();
+        let outcome = q.apply_grant(&grant, now);
+        if !outcome.duplicate {
+            self.apply_changes(&outcome.changes)?;
+            self.save_meta(&q.meta())?;
+        }
+        protocol::json(&GrantReply {
+            duplicate: outcome.duplicate,
+            admitted: outcome.changes.admitted.len(),
+            abandoned: outcome.changes.abandoned.len(),
+        })
+    }
+}

@@ -1,0 +1,402 @@
+//! The public Worker: who is this visitor (verified cookie ticket, or none),
+//! and what they may see. Only admitted visitors ever reach the origin.
+
+use serde::Serialize;
+use waitroom_core::queue::{JoinOutcome, Status};
+use waitroom_core::ticket::{self, AdmissionClaims, Claims, WaitingClaims};
+use worker::*;
+
+use crate::config::{EdgeConfig, WAITING_TICKET_TTL_MS};
+use crate::forward::{self, RELEASE_HEADER, REVOKE_HEADER};
+use crate::http::{self, TICKET_COOKIE};
+use crate::pages::{self, WaitingView};
+use crate::protocol::{self, IdRequest, JoinReply};
+use crate::{admin, rand};
+
+/// Who is asking, after the cookie's ticket was verified. Anything that does
+/// not verify (tampered, expired, another room, unknown key, a ticket in the
+/// query string) is `Nobody`: a fresh place at the back, never an error.
+enum Visitor {
+    Nobody,
+    Waiting(WaitingClaims),
+    Admitted(AdmissionClaims, String),
+}
+
+/// The contract's queue answer.
+#[derive(Serialize)]
+struct QueueView {
+    state: &'static str,
+    position: u64,
+    queue_length: u64,
+    eta_seconds: u64,
+    poll_after_ms: u64,
+}
+
+impl QueueView {
+    fn admitted() -> Self {
+        QueueView {
+            state: "admitted",
+            position: 0,
+            queue_length: 0,
+            eta_seconds: 0,
+            poll_after_ms: 0,
+        }
+    }
+    fn expired() -> Self {
+        QueueView {
+            state: "expired",
+            position: 0,
+            queue_length: 0,
+            eta_seconds: 0,
+            poll_after_ms: 0,
+        }
+    }
+}
+
+/// A queue answer, the cookie to set (if any), and whether it is a new place.
+struct Placed {
+    view: QueueView,
+    set_cookie: Option<String>,
+    created: bool,
+}
+
+pub fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+/// The queue entry id of a ticket: its first 52 bits (SQLite and JS numbers
+/// hold them exactly).
+pub fn entry_id(ticket_id: &str) -> u64 {
+    u64::from_str_radix(ticket_id.get(..13).unwrap_or("0"), 16).unwrap_or(0)
+}
+
+/// The shard of a new ticket: the next 32 bits of its id, modulo the shard count.
+fn shard_of(ticket_id: &str, shards: u32) -> u32 {
+    let bits = u32::from_str_radix(ticket_id.get(13..21).unwrap_or("0"), 16).unwrap_or(0);
+    bits % shards.max(1)
+}
+
+fn visitor(req: &Request, cfg: &EdgeConfig, now: u64) -> Visitor {
+    let cookies = req
+        .headers()
+        .get("Cookie")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let Some(raw) = http::cookie(&cookies, TICKET_COOKIE) else {
+        return Visitor::Nobody;
+    };
+    let Ok(untrusted) = ticket::UntrustedTicket::parse(raw) else {
+        return Visitor::Nobody;
+    };
+    match untrusted.verify(&cfg.keys, now, &cfg.room) {
+        Ok(t) => match t.claims().clone() {
+            Claims::Waiting(w) => Visitor::Waiting(w),
+            Claims::Admission(a) => Visitor::Admitted(a, raw.to_string()),
+        },
+        Err(_) => Visitor::Nobody,
+    }
+}
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let path = req.path();
+    let method = req.method();
+    // The bare route: no configuration, no storage (the benchmark's baseline).
+    if path == "/healthz" {
+        return http::json(200, &serde_json::json!({ "ok": true }));
+    }
+    if path.starts_with("/assets/") && matches!(method, Method::Get | Method::Head) {
+        return static_asset(req, &env).await;
+    }
+    let cfg = match EdgeConfig::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            console_error!("configuration error: {e}");
+            return http::error(500, "misconfigured", "The waiting room is not configured.");
+        }
+    };
+    let now = now_ms();
+    if path == "/.well-known/dcc/keys" && method == Method::Get {
+        // Public keys for verifiers: never queued, no ticket needed.
+        return forward::to_origin(req, &cfg, None, now).await;
+    }
+    if path == "/admin" || path.starts_with("/admin/") {
+        return admin::handle(req, &env, &cfg).await;
+    }
+    let who = visitor(&req, &cfg, now);
+    match (method, path.as_str()) {
+        (Method::Post, "/queue/join") => {
+            let placed = place(&env, &cfg, who, now).await?;
+            let status = if placed.created { 201 } else { 200 };
+            queue_json(status, &placed)
+        }
+        (Method::Get, "/queue/status") => {
+            let placed = match who {
+                Visitor::Nobody => Placed {
+                    view: QueueView::expired(),
+                    set_cookie: None,
+                    created: false,
+                },
+                other => heartbeat(&env, &cfg, other, now).await?,
+            };
+            queue_json(200, &placed)
+        }
+        (Method::Post, "/queue/leave") => leave(&env, who).await,
+        (_, p) if p == "/api/passports" || p.starts_with("/api/passports/") => {
+            api(req, &env, &cfg, who, now).await
+        }
+        (Method::Get | Method::Head, p) => page(&req, &env, &cfg, who, now, p).await,
+        _ => http::error(
+            405,
+            "method_not_allowed",
+            "This method is not allowed here.",
+        ),
+    }
+}
+
+async fn static_asset(req: Request, env: &Env) -> Result<Response> {
+    let resp = env.assets("ASSETS")?.fetch_request(req).await?;
+    let status = resp.status_code();
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v)?;
+    }
+    // Versioned by deploy, tiny, and identical for everyone.
+    headers.set("Cache-Control", "public, max-age=300")?;
+    let (_, body) = resp.into_parts();
+    Ok(http::secure(
+        Response::from_body(body)?
+            .with_status(status)
+            .with_headers(headers),
+    ))
+}
+
+fn queue_json(status: u16, placed: &Placed) -> Result<Response> {
+    let resp = http::json(status, &placed.view)?;
+    if let Some(c) = &placed.set_cookie {
+        resp.headers().append("Set-Cookie", c)?;
+    }
+    Ok(resp)
+}
+
+/// `/queue/join`: the existing place if the ticket still holds one, else a new one.
+async fn place(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Result<Placed> {
+    match who {
+        Visitor::Admitted(..) => Ok(Placed {
+            view: QueueView::admitted(),
+            set_cookie: None,
+            created: false,
+        }),
+        Visitor::Waiting(w) => {
+            let placed = heartbeat(env, cfg, Visitor::Waiting(w), now).await?;
+            if placed.view.state == "expired" {
+                join_new(env, cfg, now).await
+            } else {
+                Ok(placed)
+            }
+        }
+        Visitor::Nobody => join_new(env, cfg, now).await,
+    }
+}
+
+async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64) -> Result<Placed> {
+    let ticket_id = rand::ticket_id();
+    let shard = shard_of(&ticket_id, cfg.shards);
+    let reply: JoinReply = protocol::call(
+        &protocol::shard(env, shard)?,
+        "/join",
+        &IdRequest {
+            id: entry_id(&ticket_id),
+        },
+    )
+    .await?;
+    let seq = match reply.outcome {
+        JoinOutcome::Joined { seq } | JoinOutcome::AlreadyWaiting { seq } => seq,
+        // A 52-bit collision with a live session: astronomically unlikely; refuse politely.
+        JoinOutcome::AlreadyAdmitted { .. } => {
+            return Err(Error::RustError("ticket id collision".into()))
+        }
+    };
+    let claims = WaitingClaims {
+        ticket_id,
+        room: cfg.room.clone(),
+        shard,
+        seq,
+        arrived_ms: now,
+        issued_ms: now,
+        expires_ms: now + WAITING_TICKET_TTL_MS,
+    };
+    let cookie = http::ticket_cookie(
+        &ticket::sign(&cfg.keys, &Claims::Waiting(claims)),
+        now,
+        now + WAITING_TICKET_TTL_MS,
+    );
+    let view = view_of(&reply.status);
+    Ok(Placed {
+        view,
+        set_cookie: Some(cookie),
+        created: true,
+    })
+}
+
+fn view_of(status: &Status) -> QueueView {
+    match status {
+        Status::Waiting(w) => QueueView {
+            state: "waiting",
+            position: w.global_position,
+            queue_length: w.global_waiting.max(w.global_position),
+            eta_seconds: w.eta_seconds,
+            poll_after_ms: w.poll_after_ms,
+        },
+        Status::Admitted { .. } => QueueView::admitted(),
+        Status::Abandoned | Status::NotFound => QueueView::expired(),
+    }
+}
+
+/// `/queue/status`: the heartbeat. On admission the cookie becomes an admission ticket.
+async fn heartbeat(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Result<Placed> {
+    let w = match who {
+        Visitor::Waiting(w) => w,
+        Visitor::Admitted(..) => {
+            return Ok(Placed {
+                view: QueueView::admitted(),
+                set_cookie: None,
+                created: false,
+            })
+        }
+        Visitor::Nobody => {
+            return Ok(Placed {
+                view: QueueView::expired(),
+                set_cookie: None,
+                created: false,
+            })
+        }
+    };
+    let status: Status = protocol::call(
+        &protocol::shard(env, w.shard)?,
+        "/status",
+        &IdRequest {
+            id: entry_id(&w.ticket_id),
+        },
+    )
+    .await?;
+    let mut set_cookie = None;
+    if let Status::Admitted { session_expires_ms } = status {
+        let claims = AdmissionClaims {
+            // The browser's session is its ticket id: unguessable, and stable
+            // if the admission cookie has to be issued again.
+            session_id: w.ticket_id.clone(),
+            ticket_id: w.ticket_id,
+            room: cfg.room.clone(),
+            shard: w.shard,
+            not_before_ms: now,
+            expires_ms: session_expires_ms,
+        };
+        let raw = ticket::sign(&cfg.keys, &Claims::Admission(claims));
+        set_cookie = Some(http::ticket_cookie(&raw, now, session_expires_ms));
+    }
+    Ok(Placed {
+        view: view_of(&status),
+        set_cookie,
+        created: false,
+    })
+}
+
+async fn leave(env: &Env, who: Visitor) -> Result<Response> {
+    if let Visitor::Waiting(w) = &who {
+        let _: serde_json::Value = protocol::call(
+            &protocol::shard(env, w.shard)?,
+            "/leave",
+            &IdRequest {
+                id: entry_id(&w.ticket_id),
+            },
+        )
+        .await?;
+    }
+    let resp = http::secure(Response::empty()?.with_status(204));
+    resp.headers()
+        .append("Set-Cookie", &http::clear_ticket_cookie())?;
+    Ok(resp)
+}
+
+/// `/api/passports…`: forwarded only for admitted visitors whose session is live.
+async fn api(
+    req: Request,
+    env: &Env,
+    cfg: &EdgeConfig,
+    who: Visitor,
+    now: u64,
+) -> Result<Response> {
+    let Visitor::Admitted(claims, raw) = who else {
+        return http::error(
+            403,
+            "not_admitted",
+            "Your turn has not come yet: please wait in the line.",
+        );
+    };
+    let shard = protocol::shard(env, claims.shard)?;
+    let id = IdRequest {
+        id: entry_id(&claims.ticket_id),
+    };
+    let mut resp = forward::to_origin(req, cfg, Some(&raw), now).await?;
+    let release = resp.headers().has(RELEASE_HEADER)?;
+    let revoke = resp.headers().has(REVOKE_HEADER)?;
+    if release || revoke {
+        // The citizen is done (or must be stopped): free the active slot now.
+        let _: serde_json::Value = protocol::call(&shard, "/release", &id).await?;
+        resp.headers_mut().delete(RELEASE_HEADER)?;
+        resp.headers_mut().delete(REVOKE_HEADER)?;
+    }
+    if revoke {
+        resp.headers_mut()
+            .append("Set-Cookie", &http::clear_ticket_cookie())?;
+    }
+    Ok(resp)
+}
+
+/// Any page: the form or result page for the admitted, the waiting page for everyone else.
+async fn page(
+    req: &Request,
+    env: &Env,
+    cfg: &EdgeConfig,
+    who: Visitor,
+    now: u64,
+    path: &str,
+) -> Result<Response> {
+    let lang = pages::lang_of(req);
+    if let Visitor::Admitted(..) = who {
+        if let Some(id) = path.strip_prefix("/passport/") {
+            let valid = !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if valid {
+                return pages::respond(req, 200, pages::result(lang, id), None);
+            }
+            return pages::respond(req, 404, pages::form(lang), None);
+        }
+        return pages::respond(req, 200, pages::form(lang), None);
+    }
+    let placed = match who {
+        Visitor::Waiting(w) => {
+            let p = heartbeat(env, cfg, Visitor::Waiting(w), now).await?;
+            if p.view.state == "expired" {
+                join_new(env, cfg, now).await?
+            } else {
+                p
+            }
+        }
+        _ => join_new(env, cfg, now).await?,
+    };
+    if placed.view.state == "admitted" {
+        // Admitted on this very load: the new cookie is set, show the form.
+        return pages::respond(req, 200, pages::form(lang), placed.set_cookie);
+    }
+    let view = WaitingView {
+        position: placed.view.position,
+        queue_length: placed.view.queue_length,
+        eta_seconds: placed.view.eta_seconds,
+        poll_after_ms: placed.view.poll_after_ms,
+        now_ms: now,
+    };
+    pages::respond(req, 200, pages::waiting(lang, &view), placed.set_cookie)
+}

@@ -1,0 +1,170 @@
+//! Idempotent installers and the builds. Each `ensure_*` checks first and
+//! prints what it installs; a second run with everything present is quick.
+//!
+//! How the edge is built offline (see shared TOOLCHAIN notes): worker-build
+//! would download wasm-bindgen and wasm-opt, which this network refuses, so we
+//! hand it `WASM_BINDGEN_BIN` (cargo-installed at exactly the Cargo.lock
+//! version), `WASM_OPT_BIN` (npm `binaryen`) and `ESBUILD_BIN` (npm `esbuild`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::{proc, workspace_root, Result};
+
+/// workers-rs' build tool; must match the `worker` crate's release line.
+pub const WORKER_BUILD_VERSION: &str = "0.8.7";
+
+/// Debian packages the stack and its tests need: (a file the package installs, package).
+pub const APT_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/bin/redis-server", "redis-server"),
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/pdftoppm", "poppler-utils"),
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "fonts-dejavu-core",
+    ),
+];
+
+fn cargo_bin(name: &str) -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+    home.join("bin").join(name)
+}
+
+/// Everything `dev` and `test` need.
+pub fn ensure_all() -> Result<()> {
+    ensure_apt(APT_PACKAGES)?;
+    ensure_wasm_target()?;
+    ensure_npm()?;
+    ensure_cargo_tool("worker-build", "worker-build", WORKER_BUILD_VERSION)?;
+    let bindgen = wasm_bindgen_version()?;
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen)?;
+    Ok(())
+}
+
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed = proc::output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .unwrap_or_default();
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the wasm32-unknown-unknown target");
+    proc::run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+/// `cargo install <krate> --version <version>` unless `<bin> --version` already reports it.
+pub fn ensure_cargo_tool(bin: &str, krate: &str, version: &str) -> Result<()> {
+    let path = cargo_bin(bin);
+    let current = proc::output(Command::new(&path).arg("--version")).unwrap_or_default();
+    if current
+        .split_whitespace()
+        .any(|w| w.trim_start_matches('v') == version)
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {krate} {version} (one-off, a few minutes)");
+    // No --locked: wasm-bindgen-cli's lockfile pins a yanked crate.
+    proc::run(Command::new("cargo").args(["install", krate, "--version", version]))
+}
+
+/// The exact `wasm-bindgen` version in Cargo.lock: the CLI must match it.
+pub fn wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
+                return Ok(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    Err("wasm-bindgen not found in Cargo.lock".into())
+}
+
+/// `npm ci` when node_modules is missing or older than package-lock.json.
+pub fn ensure_npm() -> Result<()> {
+    let root = workspace_root();
+    let stamp = root.join("node_modules/.package-lock.json");
+    let lock = root.join("package-lock.json");
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = match (modified(&stamp), modified(&lock)) {
+        (Some(s), Some(l)) => s >= l,
+        _ => false,
+    };
+    if fresh && root.join("node_modules/.bin/wrangler").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing npm packages (npm ci)");
+    proc::run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&root),
+    )
+}
+
+/// Installs the Debian packages whose marker file is missing (one apt-get call).
+pub fn ensure_apt(packages: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(file, _)| !std::path::Path::new(file).exists())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+    let sudo = !is_root();
+    let apt = |args: &[&str]| {
+        let mut cmd = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        } else {
+            Command::new("apt-get")
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    proc::run(&mut apt(&["update", "-q"]))?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&missing);
+    proc::run(&mut apt(&args))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Builds the edge Worker with worker-build into `edge/build/`.
+pub fn build_edge() -> Result<()> {
+    let root = workspace_root();
+    let bin = root.join("node_modules/.bin");
+    proc::run(
+        Command::new(cargo_bin("worker-build"))
+            .arg("--release")
+            .current_dir(root.join("edge"))
+            .env("WASM_BINDGEN_BIN", cargo_bin("wasm-bindgen"))
+            .env("WASM_OPT_BIN", bin.join("wasm-opt"))
+            .env("ESBUILD_BIN", bin.join("esbuild")),
+    )
+}
+
+/// Builds origin-worker and registry-sim (`release` for benchmarks).
+pub fn build_origin(release: bool) -> Result<()> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "-p", "origin-worker", "--bins"])
+        .current_dir(workspace_root());
+    if release {
+        cmd.arg("--release");
+    }
+    proc::run(&mut cmd)
+}
