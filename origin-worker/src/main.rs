@@ -1,10 +1,6 @@
-//! `origin-worker`: the HTTP API and job workers (placeholder until the origin issue lands).
-use axum::{routing::get, Router};
+//! `origin-worker`: the protected application. All of it is in the library.
 
 #[tokio::main]
-async fn main() {
-    let addr = std::env::var("ORIGIN_ADDR").unwrap_or_else(|_| "127.0.0.1:8788".into());
-    let app = Router::new().route("/healthz", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
-    axum::serve(listener, app).await.expect("serve");
+async fn main() -> std::process::ExitCode {
+    origin_worker::cli::main().await
 }

@@ -1,0 +1,123 @@
+//! Start-up and shutdown: connect Redis, start the worker pool, serve HTTP
+//! until `shutdown` resolves, then stop taking jobs and drain.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{
+    app::{app, AppState},
+    config::Config,
+    metrics::Metrics,
+    ratelimit::RegistryPacer,
+    registry::RegistryClient,
+    render::Renderer,
+    store::Store,
+    worker::{self, Deps},
+};
+
+/// Extra life of a queued job beyond the longest it may wait for the
+/// registry.
+const QUEUED_MARGIN: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("DCC signing key: {0}")]
+    Renderer(String),
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    let renderer = Arc::new(Renderer::new(&config.dcc_signing_key).map_err(StartError::Renderer)?);
+    let metrics = Arc::new(Metrics::default());
+    let store = Store::connect(&config.redis_url, config.job_max_wait + QUEUED_MARGIN).await?;
+    let pacer = RegistryPacer::new(store.connection(), config.registry_rate_per_sec);
+    let registry = RegistryClient::new(
+        &config.registry_url,
+        config.registry_timeout,
+        pacer,
+        metrics.clone(),
+    );
+    let consumer = format!(
+        "{}-{}",
+        std::process::id(),
+        hex8(crate::crypto::random_bytes::<4>())
+    );
+    let deps = Arc::new(Deps {
+        store: store.clone(),
+        registry,
+        renderer: renderer.clone(),
+        metrics: metrics.clone(),
+        seal_key: config.job_seal_key,
+        result_ttl: config.result_ttl,
+        claim_timeout: config.job_claim_timeout,
+        max_wait: config.job_max_wait,
+        concurrency: config.worker_concurrency,
+        consumer,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pool = tokio::spawn(worker::run(deps, stop_rx, config.shutdown_grace));
+
+    let state = AppState {
+        config: config.clone(),
+        store,
+        metrics,
+        renderer,
+    };
+    tracing::info!(addr = %listener.local_addr()?, "origin-worker listening");
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: no new jobs");
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    let _ = pool.await;
+    served?;
+    Ok(())
+}
+
+fn hex8(b: [u8; 4]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Structured (JSON) logs on stdout; `RUST_LOG` filters, `info` by default.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

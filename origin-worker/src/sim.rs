@@ -1,0 +1,463 @@
+//! `registry-sim`: the stand-in for the third-party vaccination registry, so
+//! the whole system runs and is load-tested on one machine.
+//!
+//! # Endpoints
+//!
+//! - `POST /verify` with [`VerifyRequest`] → `200` [`VerifyResponse`]
+//!   (`vaccinated` with dose records, `not_found`, or `mismatch`); `429`
+//!   past the rate limit; `503` for injected failures.
+//! - `GET /stats` → counters, including `rate_limited` (429s answered).
+//! - `GET /citizens/sample?n=N` → N citizens it confirms (N ≤ 1000).
+//! - `GET /healthz`.
+//!
+//! # Who is in the registry (the population rule)
+//!
+//! Everybody, in a sense: every (given name, family name, date of birth) has
+//! exactly one national id, [`national_id_for`]:
+//!
+//! 1. `h = SHA-256("waitroom-registry-sim v1\n" ‖ seed ‖ "\n" ‖ lower(trim(given))
+//!    ‖ "\n" ‖ lower(trim(family)) ‖ "\n" ‖ date_of_birth)`;
+//! 2. nine characters `ALPHABET[h[i] mod 36]` (`ALPHABET` = `0-9A-Z`), then a
+//!    check character `ALPHABET[Σ (i+1)·value(c_i) mod 36]`: ten characters.
+//!
+//! `POST /verify` answers `vaccinated` when the id is that person's id,
+//! `mismatch` when the id is well-formed (valid check character) but belongs
+//! to other details, and `not_found` otherwise. Every confirmed person has a
+//! complete primary series (one or two doses, product picked from `h`).
+//!
+//! # Limits
+//!
+//! Rate: a token bucket refilled at `REGISTRY_SIM_RATE_PER_SEC` holding one
+//! second's worth (burst = rate); a call without a token gets `429` and is
+//! counted. Latency: uniform in `REGISTRY_SIM_LATENCY_MS` (`"20-80"` or
+//! `"50"`), applied after the rate check. Failures: with probability
+//! `REGISTRY_SIM_FAILURE_RATE` a call gets `503`. `REGISTRY_SIM_SEED` seeds
+//! the population and the randomness. Binds `REGISTRY_SIM_ADDR`
+//! (default `127.0.0.1:8789`). Logs never contain the submitted details.
+
+use std::{
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    registry::{DoseRecord, VerifyRequest, VerifyResponse},
+    validate::utc_date,
+};
+
+pub const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/// Most citizens one sample call returns.
+pub const MAX_SAMPLE: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub addr: SocketAddr,
+    pub rate_per_sec: f64,
+    pub latency_ms: (u64, u64),
+    pub failure_rate: f64,
+    pub seed: u64,
+}
+
+impl SimConfig {
+    pub fn from_env() -> Result<SimConfig, String> {
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        let latency = var("REGISTRY_SIM_LATENCY_MS", "20-80");
+        let latency_ms = match latency.split_once('-') {
+            Some((a, b)) => (a.trim().parse(), b.trim().parse()),
+            None => (latency.trim().parse(), latency.trim().parse()),
+        };
+        let latency_ms = match latency_ms {
+            (Ok(a), Ok(b)) if a <= b => (a, b),
+            _ => return Err("REGISTRY_SIM_LATENCY_MS must be \"MIN-MAX\" or \"MS\"".into()),
+        };
+        let num = |k: &str, d: &str| -> Result<f64, String> {
+            var(k, d)
+                .trim()
+                .parse()
+                .map_err(|_| format!("{k} must be a number"))
+        };
+        Ok(SimConfig {
+            addr: var("REGISTRY_SIM_ADDR", "127.0.0.1:8789")
+                .parse()
+                .map_err(|_| "REGISTRY_SIM_ADDR must be host:port".to_owned())?,
+            rate_per_sec: num("REGISTRY_SIM_RATE_PER_SEC", "10")?,
+            latency_ms,
+            failure_rate: num("REGISTRY_SIM_FAILURE_RATE", "0")?,
+            seed: var("REGISTRY_SIM_SEED", "42")
+                .trim()
+                .parse()
+                .map_err(|_| "REGISTRY_SIM_SEED must be an integer".to_owned())?,
+        })
+    }
+}
+
+fn person_hash(seed: u64, given: &str, family: &str, dob: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"waitroom-registry-sim v1\n");
+    h.update(seed.to_string().as_bytes());
+    for part in [given.trim().to_lowercase(), family.trim().to_lowercase()] {
+        h.update(b"\n");
+        h.update(part.as_bytes());
+    }
+    h.update(b"\n");
+    h.update(dob.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&h.finalize());
+    out
+}
+
+fn check_char(body: &[u8]) -> u8 {
+    let sum: usize = body
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i + 1) * ALPHABET.iter().position(|a| a == c).unwrap_or(0))
+        .sum();
+    ALPHABET[sum % 36]
+}
+
+/// The national id the registry holds for these details.
+pub fn national_id_for(seed: u64, given: &str, family: &str, dob: &str) -> String {
+    let h = person_hash(seed, given, family, dob);
+    let mut id: Vec<u8> = h[..9]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % 36])
+        .collect();
+    id.push(check_char(&id));
+    String::from_utf8(id).expect("ASCII")
+}
+
+/// Well-formed: ten characters of the alphabet with a valid check character.
+pub fn is_well_formed_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 10 && b.iter().all(|c| ALPHABET.contains(c)) && check_char(&b[..9]) == b[9]
+}
+
+/// The registry's answer for these details (no rate limit, no latency).
+pub fn lookup(seed: u64, req: &VerifyRequest) -> VerifyResponse {
+    let expected = national_id_for(seed, &req.given_name, &req.family_name, &req.date_of_birth);
+    if req.national_id == expected {
+        let h = person_hash(seed, &req.given_name, &req.family_name, &req.date_of_birth);
+        VerifyResponse::Vaccinated {
+            doses: doses_for(&h),
+        }
+    } else if is_well_formed_id(&req.national_id) {
+        VerifyResponse::Mismatch
+    } else {
+        VerifyResponse::NotFound
+    }
+}
+
+fn doses_for(h: &[u8; 32]) -> Vec<DoseRecord> {
+    // (vaccine type, product, manufacturer, doses in the primary series)
+    const PRODUCTS: [(&str, &str, &str, u32); 4] = [
+        ("1119349007", "EU/1/20/1528", "ORG-100030215", 2),
+        ("1119349007", "EU/1/20/1507", "ORG-100031184", 2),
+        ("J07BX03", "EU/1/21/1529", "ORG-100001699", 2),
+        ("J07BX03", "EU/1/20/1525", "ORG-100001417", 1),
+    ];
+    const COUNTRIES: [&str; 6] = ["NL", "DE", "FR", "ES", "GR", "PL"];
+    const DAY_2021_01_01: u64 = 18_628;
+    let (vaccine, product, manufacturer, total) = PRODUCTS[usize::from(h[9]) % PRODUCTS.len()];
+    let country = COUNTRIES[usize::from(h[11]) % COUNTRIES.len()];
+    let first_day = DAY_2021_01_01 + u64::from(h[10]);
+    (1..=total)
+        .map(|n| {
+            let (y, m, d) = utc_date((first_day + 28 * u64::from(n - 1)) * 86_400_000);
+            DoseRecord {
+                disease: "840539006".into(),
+                vaccine: vaccine.into(),
+                product: product.into(),
+                manufacturer: manufacturer.into(),
+                dose_number: n,
+                total_doses: total,
+                date: format!("{y:04}-{m:02}-{d:02}"),
+                country: country.into(),
+                issuer: format!("Ministry of Health {country} (simulated)"),
+            }
+        })
+        .collect()
+}
+
+/// SplitMix64: tiny, seedable, good enough for a simulator.
+#[derive(Debug)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> SplitMix {
+        SplitMix(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const GIVEN: [&str; 16] = [
+    "Ana",
+    "José",
+    "Zoë",
+    "Łukasz",
+    "Søren",
+    "Γιώργος",
+    "Μαρία",
+    "Дмитрий",
+    "Анна",
+    "Chloé",
+    "Niamh",
+    "Jürgen",
+    "Ines",
+    "Mateus",
+    "Eleni",
+    "Oğuz",
+];
+const FAMILY: [&str; 16] = [
+    "López",
+    "Müller",
+    "Dvořák",
+    "Παπαδόπουλος",
+    "Иванова",
+    "Nguyễn",
+    "Kowalski",
+    "Ó Súilleabháin",
+    "Smith-Jones",
+    "D'Angelo",
+    "Jansen",
+    "Σιδηρόπουλος",
+    "Петров",
+    "Öztürk",
+    "García Márquez",
+    "Virtanen",
+];
+
+/// Citizen `i` of the sample for `seed`: always confirmed as vaccinated.
+pub fn sample_citizen(seed: u64, i: u64) -> serde_json::Value {
+    let mut r = SplitMix::new(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
+    let given = GIVEN[(r.next_u64() % GIVEN.len() as u64) as usize];
+    let family = FAMILY[(r.next_u64() % FAMILY.len() as u64) as usize];
+    let dob = format!(
+        "{:04}-{:02}-{:02}",
+        1930 + r.next_u64() % 75,
+        1 + r.next_u64() % 12,
+        1 + r.next_u64() % 28
+    );
+    json!({
+        "given_name": given,
+        "family_name": family,
+        "date_of_birth": dob,
+        "national_id": national_id_for(seed, given, family, &dob),
+        "email": format!("citizen{i}@example.org"),
+    })
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    vaccinated: AtomicU64,
+    not_found: AtomicU64,
+    mismatch: AtomicU64,
+    rate_limited: AtomicU64,
+    failures: AtomicU64,
+    bad_requests: AtomicU64,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+struct Sim {
+    config: SimConfig,
+    counters: Counters,
+    bucket: Mutex<Bucket>,
+    rng: Mutex<SplitMix>,
+}
+
+impl Sim {
+    fn take_token(&self) -> bool {
+        let mut b = self.bucket.lock().expect("bucket lock");
+        let now = Instant::now();
+        let cap = self.config.rate_per_sec.max(1.0);
+        b.tokens =
+            (b.tokens + now.duration_since(b.at).as_secs_f64() * self.config.rate_per_sec).min(cap);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub fn app(config: SimConfig) -> Router {
+    let sim = Arc::new(Sim {
+        bucket: Mutex::new(Bucket {
+            tokens: config.rate_per_sec.max(1.0),
+            at: Instant::now(),
+        }),
+        rng: Mutex::new(SplitMix::new(config.seed)),
+        counters: Counters::default(),
+        config,
+    });
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/verify", post(verify))
+        .route("/stats", get(stats))
+        .route("/citizens/sample", get(sample))
+        .with_state(sim)
+}
+
+async fn verify(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Response {
+    let c = &sim.counters;
+    c.requests.fetch_add(1, Relaxed);
+    if !sim.take_token() {
+        c.rate_limited.fetch_add(1, Relaxed);
+        tracing::warn!("rate limit exceeded: 429");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(json!({"error": "rate_limited"})),
+        )
+            .into_response();
+    }
+    let (latency, fail) = {
+        let mut r = sim.rng.lock().expect("rng lock");
+        let (lo, hi) = sim.config.latency_ms;
+        (
+            lo + r.next_u64() % (hi - lo + 1),
+            r.next_f64() < sim.config.failure_rate,
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(latency)).await;
+    if fail {
+        c.failures.fetch_add(1, Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable"})),
+        )
+            .into_response();
+    }
+    let Ok(req) = serde_json::from_slice::<VerifyRequest>(&body) else {
+        c.bad_requests.fetch_add(1, Relaxed);
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "bad_request"})),
+        )
+            .into_response();
+    };
+    let answer = lookup(sim.config.seed, &req);
+    let counter = match answer {
+        VerifyResponse::Vaccinated { .. } => &c.vaccinated,
+        VerifyResponse::NotFound => &c.not_found,
+        VerifyResponse::Mismatch => &c.mismatch,
+    };
+    counter.fetch_add(1, Relaxed);
+    Json(answer).into_response()
+}
+
+async fn stats(State(sim): State<Arc<Sim>>) -> impl IntoResponse {
+    let c = &sim.counters;
+    let v = |a: &AtomicU64| a.load(Relaxed);
+    Json(json!({
+        "requests": v(&c.requests),
+        "vaccinated": v(&c.vaccinated),
+        "not_found": v(&c.not_found),
+        "mismatch": v(&c.mismatch),
+        "answered": v(&c.vaccinated) + v(&c.not_found) + v(&c.mismatch),
+        "rate_limited": v(&c.rate_limited),
+        "failures": v(&c.failures),
+        "bad_requests": v(&c.bad_requests),
+        "rate_per_sec": sim.config.rate_per_sec,
+    }))
+}
+
+#[derive(Deserialize)]
+struct SampleQuery {
+    n: Option<usize>,
+}
+
+async fn sample(State(sim): State<Arc<Sim>>, Query(q): Query<SampleQuery>) -> impl IntoResponse {
+    let n = q.n.unwrap_or(10).min(MAX_SAMPLE);
+    let citizens: Vec<_> = (0..n as u64)
+        .map(|i| sample_citizen(sim.config.seed, i))
+        .collect();
+    Json(citizens)
+}
+
+/// The `registry-sim` binary.
+pub async fn main() -> ExitCode {
+    crate::server::init_tracing();
+    let config = match SimConfig::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("registry-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("registry-sim: cannot listen on {}: {e}", config.addr);
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(addr = %config.addr, rate = config.rate_per_sec, "registry-sim listening");
+    match axum::serve(listener, app(config))
+        .with_graceful_shutdown(crate::server::shutdown_signal())
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("registry-sim: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_citizens_are_vaccinated_and_ids_valid() {
+        for i in 0..50 {
+            let c = sample_citizen(42, i);
+            let req: VerifyRequest = serde_json::from_value(c.clone()).unwrap();
+            assert!(is_well_formed_id(&req.national_id));
+            assert!(matches!(
+                lookup(42, &req),
+                VerifyResponse::Vaccinated { .. }
+            ));
+            let mut other = req.clone();
+            other.date_of_birth = "1901-01-01".into();
+            assert_eq!(lookup(42, &other), VerifyResponse::Mismatch);
+            other.national_id = "ZZZZZZ".into();
+            assert_eq!(lookup(42, &other), VerifyResponse::NotFound);
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Everything the origin keeps in Redis.
+//!
+//! | key | type | holds | lifetime |
+//! |---|---|---|---|
+//! | `wr:jobs` | stream, group `workers` | one entry per job: `job=<id>` | acked and deleted when the job ends |
+//! | `wr:job:{<id>}` | hash | `status`, `reason`, `session` (SHA-256 of the session id), `pk` (public passport key), `payload` (sealed request, removed when the job ends), `pdf` (sealed PDF), `issued` (commit count), `created_ms` | queued: job max wait + 10 min; ended: the result TTL |
+//! | `wr:admission:{<ticket_id>}` | string | the job id made with this admission | until the ticket expires (+1 min) |
+//! | `wr:ratelimit:registry` | string | the shared token bucket ([`crate::ratelimit`]) | seconds |
+//!
+//! Each job's keys carry the hash tag `{<id>}`, so on a Redis Cluster a job
+//! lives in one slot and the Lua scripts below touch one key each. Nothing
+//! here is readable personal data (see [`crate::crypto`]).
+
+use std::time::Duration;
+
+use redis::{aio::ConnectionManager, AsyncCommands, Script};
+
+use crate::error::AppError;
+
+pub const JOB_STREAM: &str = "wr:jobs";
+pub const GROUP: &str = "workers";
+/// Extra life of an admission's single-use marker beyond the ticket's own
+/// expiry (covers clock skew between edge and origin).
+const ADMISSION_MARGIN_MS: u64 = 60_000;
+
+pub fn job_key(id: &str) -> String {
+    format!("wr:job:{{{id}}}")
+}
+
+pub fn admission_key(ticket_id: &str) -> String {
+    format!("wr:admission:{{{ticket_id}}}")
+}
+
+/// A job's life: queued → validating → rendering → ready | rejected | failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Validating,
+    Rendering,
+    Ready,
+    Rejected,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Validating => "validating",
+            Status::Rendering => "rendering",
+            Status::Ready => "ready",
+            Status::Rejected => "rejected",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "queued" => Status::Queued,
+            "validating" => Status::Validating,
+            "rendering" => Status::Rendering,
+            "ready" => Status::Ready,
+            "rejected" => Status::Rejected,
+            "failed" => Status::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Ready | Status::Rejected | Status::Failed)
+    }
+}
+
+/// What a citizen may see of a job (after the session check).
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub session: String,
+}
+
+/// What a worker needs.
+#[derive(Clone)]
+pub struct WorkJob {
+    pub status: Status,
+    pub payload: Option<Vec<u8>>,
+    pub public_key: Option<[u8; 32]>,
+    pub created_ms: u64,
+}
+
+/// A job as created by `POST /api/passports`.
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub session_tag: &'a str,
+    pub public_key: &'a [u8; 32],
+    pub sealed_payload: &'a [u8],
+    pub created_ms: u64,
+}
+
+/// Sets a non-terminal status unless the job already ended (or vanished).
+const SET_STATUS: &str = r#"
+local s = redis.call('HGET', KEYS[1], 'status')
+if not s or s == 'ready' or s == 'rejected' or s == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2])
+return 1
+"#;
+
+/// Ends a job exactly once: the first commit wins, later ones (a worker that
+/// was presumed dead, a re-delivered entry) change nothing.
+const FINISH: &str = r#"
+local s = redis.call('HGET', KEYS[1], 'status')
+if not s then return -1 end
+if s == 'ready' or s == 'rejected' or s == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'pdf', ARGV[3]) end
+redis.call('HINCRBY', KEYS[1], 'issued', 1)
+redis.call('HDEL', KEYS[1], 'payload')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"#;
+
+#[derive(Clone)]
+pub struct Store {
+    con: ConnectionManager,
+    set_status: Script,
+    finish: Script,
+    queued_ttl: Duration,
+}
+
+impl Store {
+    /// Connects (retrying while Redis is not up yet) and makes sure the
+    /// stream and its consumer group exist.
+    pub async fn connect(url: &str, queued_ttl: Duration) -> Result<Store, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let mut attempt = 0;
+        let con = loop {
+            match client.get_connection_manager().await {
+                Ok(c) => break c,
+                Err(e) if attempt < 30 => {
+                    attempt += 1;
+                    tracing::warn!(error = ?e.kind(), attempt, "redis not reachable yet");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let store = Store {
+            con,
+            set_status: Script::new(SET_STATUS),
+            finish: Script::new(FINISH),
+            queued_ttl,
+        };
+        store.ensure_group().await?;
+        Ok(store)
+    }
+
+    pub fn connection(&self) -> ConnectionManager {
+        self.con.clone()
+    }
+
+    async fn ensure_group(&self) -> Result<(), redis::RedisError> {
+        let mut con = self.con.clone();
+        // From id 0: entries added before the group existed are not lost.
+        let r: Result<(), _> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(JOB_STREAM)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut con)
+            .await;
+        match r {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Claims the admission (atomically, `SET NX`), then stores and queues
+    /// the job. A second request with the same admission: `already_used`.
+    pub async fn create_job(
+        &self,
+        ticket_id: &str,
+        ticket_expires_ms: u64,
+        now_ms: u64,
+        job: NewJob<'_>,
+    ) -> Result<(), AppError> {
+        let mut con = self.con.clone();
+        let ttl_ms = ticket_expires_ms.saturating_sub(now_ms) + ADMISSION_MARGIN_MS;
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(admission_key(ticket_id))
+            .arg(job.id)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut con)
+            .await?;
+        if claimed.is_none() {
+            return Err(AppError::AlreadyUsed);
+        }
+        let key = job_key(job.id);
+        let stored: Result<(), redis::RedisError> = async {
+            redis::pipe()
+                .atomic()
+                .hset_multiple(
+                    &key,
+                    &[
+                        ("status", Status::Queued.as_str().as_bytes()),
+                        ("session", job.session_tag.as_bytes()),
+                        ("pk", job.public_key.as_slice()),
+                        ("payload", job.sealed_payload),
+                        ("created_ms", job.created_ms.to_string().as_bytes()),
+                    ],
+                )
+                .ignore()
+                .pexpire(&key, self.queued_ttl.as_millis() as i64)
+                .ignore()
+                .query_async::<()>(&mut con)
+                .await?;
+            redis::cmd("XADD")
+                .arg(JOB_STREAM)
+                .arg("*")
+                .arg("job")
+                .arg(job.id)
+                .query_async::<String>(&mut con)
+                .await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = stored {
+            // Give the admission back: nothing was queued.
+            let _: Result<(), _> = con.del(admission_key(ticket_id)).await;
+            let _: Result<(), _> = con.del(&key).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    pub async fn job_view(&self, id: &str) -> Result<Option<JobView>, AppError> {
+        let mut con = self.con.clone();
+        let (status, reason, session): (Option<String>, Option<String>, Option<String>) =
+            redis::cmd("HMGET")
+                .arg(job_key(id))
+                .arg("status")
+                .arg("reason")
+                .arg("session")
+                .query_async(&mut con)
+                .await?;
+        Ok(match (status.as_deref().and_then(Status::parse), session) {
+            (Some(status), Some(session)) => Some(JobView {
+                status,
+                reason: reason.filter(|r| !r.is_empty()),
+                session,
+            }),
+            _ => None,
+        })
+    }
+
+    pub async fn job_pdf(&self, id: &str) -> Result<Option<Vec<u8>>, AppError> {
+        let mut con = self.con.clone();
+        Ok(con.hget(job_key(id), "pdf").await?)
+    }
+
+    pub async fn load_for_work(&self, id: &str) -> Result<Option<WorkJob>, redis::RedisError> {
+        let mut con = self.con.clone();
+        type Fields = (
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<u64>,
+        );
+        let (status, payload, pk, created): Fields = redis::cmd("HMGET")
+            .arg(job_key(id))
+            .arg("status")
+            .arg("payload")
+            .arg("pk")
+            .arg("created_ms")
+            .query_async(&mut con)
+            .await?;
+        Ok(status
+            .as_deref()
+            .and_then(Status::parse)
+            .map(|status| WorkJob {
+                status,
+                payload,
+                public_key: pk.and_then(|k| k.try_into().ok()),
+                created_ms: created.unwrap_or(0),
+            }))
+    }
+
+    /// Moves an open job to `status`; false if it already ended.
+    pub async fn set_status(
+        &self,
+        id: &str,
+        status: Status,
+        reason: &str,
+    ) -> Result<bool, redis::RedisError> {
+        let mut con = self.con.clone();
+        let n: i64 = self
+            .set_status
+            .key(job_key(id))
+            .arg(status.as_str())
+            .arg(reason)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Ends a job; true only for the one call that actually ended it.
+    pub async fn finish(
+        &self,
+        id: &str,
+        status: Status,
+        reason: &str,
+        sealed_pdf: Option<&[u8]>,
+        ttl: Duration,
+    ) -> Result<bool, redis::RedisError> {
+        debug_assert!(status.is_terminal());
+        let mut con = self.con.clone();
+        let n: i64 = self
+            .finish
+            .key(job_key(id))
+            .arg(status.as_str())
+            .arg(reason)
+            .arg(sealed_pdf.unwrap_or(&[]))
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// New entries for this consumer, at most `count`: (entry id, job id).
+    pub async fn read_new(
+        &self,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, redis::RedisError> {
+        let mut con = self.con.clone();
+        // No BLOCK: this connection is shared (multiplexed) with the HTTP
+        // handlers, and a blocking read would stall them.
+        type Reply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
+        let reply: Reply = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(JOB_STREAM)
+            .arg(">")
+            .query_async(&mut con)
+            .await?;
+        Ok(reply
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(_, entries)| entries)
+            .filter_map(|(entry, fields)| job_field(&fields).map(|job| (entry, job)))
+            .collect())
+    }
+
+    /// Takes over entries idle longer than `min_idle` (their worker died or
+    /// shut down): (entry id, job id).
+    pub async fn autoclaim(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, redis::RedisError> {
+        let mut con = self.con.clone();
+        let (_next, entries, _deleted): (String, Vec<(String, Vec<String>)>, redis::Value) =
+            redis::cmd("XAUTOCLAIM")
+                .arg(JOB_STREAM)
+                .arg(GROUP)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut con)
+                .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(entry, fields)| job_field(&fields).map(|job| (entry, job)))
+            .collect())
+    }
+
+    /// Resets the entry's idle time: "still working on it".
+    pub async fn touch(&self, consumer: &str, entry: &str) -> Result<(), redis::RedisError> {
+        let mut con = self.con.clone();
+        redis::cmd("XCLAIM")
+            .arg(JOB_STREAM)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(0)
+            .arg(entry)
+            .arg("JUSTID")
+            .query_async::<redis::Value>(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    /// The entry is done with: acknowledged and removed from the stream.
+    pub async fn ack(&self, entry: &str) -> Result<(), redis::RedisError> {
+        let mut con = self.con.clone();
+        redis::pipe()
+            .cmd("XACK")
+            .arg(JOB_STREAM)
+            .arg(GROUP)
+            .arg(entry)
+            .ignore()
+            .cmd("XDEL")
+            .arg(JOB_STREAM)
+            .arg(entry)
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await
+    }
+
+    /// Entries waiting or in flight (for metrics).
+    pub async fn stream_len(&self) -> Result<u64, redis::RedisError> {
+        let mut con = self.con.clone();
+        con.xlen(JOB_STREAM).await
+    }
+}
+
+fn job_field(fields: &[String]) -> Option<String> {
+    fields
+        .chunks(2)
+        .find(|kv| kv.len() == 2 && kv[0] == "job")
+        .map(|kv| kv[1].clone())
+}

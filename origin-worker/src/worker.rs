@@ -1,0 +1,334 @@
+//! The job pool: takes passport jobs from the Redis stream and sees each
+//! through to exactly one result.
+//!
+//! # Delivery and idempotency
+//!
+//! The stream gives at-least-once delivery: an entry stays pending until a
+//! worker acknowledges it, and an entry whose worker died (no heartbeat for
+//! `JOB_CLAIM_TIMEOUT_MS`) is taken over with `XAUTOCLAIM`. A job may
+//! therefore be *worked on* twice (a registry call repeated, a PDF rendered
+//! twice) but it is *committed* once: [`Store::finish`] is a compare-and-set
+//! on the job's status, so the first result wins and every later one is
+//! dropped. The citizen sees one passport.
+//!
+//! While a worker holds a job it re-claims the entry every third of the claim
+//! timeout (a heartbeat), so a job that is merely slow — waiting for a
+//! registry that is down — is not taken over.
+//!
+//! # Shutdown
+//!
+//! On shutdown the dispatcher stops taking entries. A job waiting for the
+//! registry is handed back (left pending, unacknowledged: another process
+//! reclaims it); a job past the registry call finishes, within the grace
+//! period.
+
+use std::{
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    sync::{watch, Semaphore},
+    task::JoinSet,
+};
+
+use crate::{
+    crypto,
+    metrics::Metrics,
+    registry::{RegistryClient, RegistryError, VerifyRequest, VerifyResponse},
+    render::Renderer,
+    store::{Status, Store},
+    validate::PassportRequest,
+};
+
+/// How long an idle dispatcher sleeps before polling the stream again.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Longest pause between two registry attempts while it is unavailable.
+const MAX_REGISTRY_WAIT: Duration = Duration::from_secs(2);
+
+/// Everything a job needs.
+pub struct Deps {
+    pub store: Store,
+    pub registry: RegistryClient,
+    pub renderer: Arc<Renderer>,
+    pub metrics: Arc<Metrics>,
+    pub seal_key: [u8; 32],
+    pub result_ttl: Duration,
+    pub claim_timeout: Duration,
+    pub max_wait: Duration,
+    pub concurrency: usize,
+    /// This process's name in the consumer group.
+    pub consumer: String,
+}
+
+enum Outcome {
+    /// Finished (or nothing to do): acknowledge the entry.
+    Done,
+    /// Shutting down: leave the entry pending for another worker.
+    HandBack,
+}
+
+/// Runs the pool until `shutdown` turns true, then waits up to `grace` for
+/// in-flight jobs.
+pub async fn run(deps: Arc<Deps>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+    let slots = Arc::new(Semaphore::new(deps.concurrency));
+    let mut tasks = JoinSet::new();
+    let claim_every = deps.claim_timeout / 2;
+    let mut next_claim = Instant::now();
+    tracing::info!(consumer = %deps.consumer, concurrency = deps.concurrency, "worker pool started");
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = shutdown.changed() => break,
+        };
+        if *shutdown.borrow() {
+            break;
+        }
+        let mut found = None;
+        if Instant::now() >= next_claim {
+            match deps
+                .store
+                .autoclaim(&deps.consumer, deps.claim_timeout, 1)
+                .await
+            {
+                Ok(mut v) if !v.is_empty() => {
+                    Metrics::inc(&deps.metrics.jobs_reclaimed);
+                    found = v.pop();
+                }
+                Ok(_) => next_claim = Instant::now() + claim_every,
+                Err(e) => tracing::warn!(error = ?e.kind(), "xautoclaim failed"),
+            }
+        }
+        if found.is_none() {
+            match deps.store.read_new(&deps.consumer, 1).await {
+                Ok(mut v) => found = v.pop(),
+                Err(e) => tracing::warn!(error = ?e.kind(), "xreadgroup failed"),
+            }
+        }
+        match found {
+            Some((entry, job)) => {
+                let deps = deps.clone();
+                let shutdown = shutdown.clone();
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    process(&deps, &entry, &job, shutdown).await;
+                });
+            }
+            None => {
+                drop(permit);
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+    tracing::info!(in_flight = tasks.len(), "worker pool stopping");
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    tracing::info!("worker pool stopped");
+}
+
+async fn process(deps: &Deps, entry: &str, job_id: &str, shutdown: watch::Receiver<bool>) {
+    deps.metrics.in_flight.fetch_add(1, Relaxed);
+    let heartbeat = {
+        let store = deps.store.clone();
+        let (consumer, entry) = (deps.consumer.clone(), entry.to_owned());
+        let every = deps.claim_timeout / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = store.touch(&consumer, &entry).await {
+                    tracing::warn!(error = ?e.kind(), "job heartbeat failed");
+                }
+            }
+        })
+    };
+    let result = handle(deps, job_id, shutdown).await;
+    heartbeat.abort();
+    match result {
+        Ok(Outcome::Done) => {
+            if let Err(e) = deps.store.ack(entry).await {
+                tracing::warn!(job = job_id, error = ?e.kind(), "ack failed; the job will be re-delivered and found finished");
+            }
+        }
+        Ok(Outcome::HandBack) => tracing::info!(job = job_id, "job handed back"),
+        Err(e) => {
+            tracing::warn!(job = job_id, error = ?e.kind(), "job interrupted by a redis error; it will be retried")
+        }
+    }
+    deps.metrics.in_flight.fetch_sub(1, Relaxed);
+}
+
+async fn finish(
+    deps: &Deps,
+    id: &str,
+    status: Status,
+    reason: &str,
+) -> Result<Outcome, redis::RedisError> {
+    if deps
+        .store
+        .finish(id, status, reason, None, deps.result_ttl)
+        .await?
+    {
+        let counter = match status {
+            Status::Rejected => &deps.metrics.jobs_rejected,
+            _ => &deps.metrics.jobs_failed,
+        };
+        Metrics::inc(counter);
+        tracing::info!(job = id, status = status.as_str(), reason, "job ended");
+    }
+    Ok(Outcome::Done)
+}
+
+async fn handle(
+    deps: &Deps,
+    id: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Outcome, redis::RedisError> {
+    let Some(job) = deps.store.load_for_work(id).await? else {
+        tracing::info!(job = id, "job vanished (expired); dropping its entry");
+        return Ok(Outcome::Done);
+    };
+    if job.status.is_terminal() {
+        return Ok(Outcome::Done);
+    }
+    let (Some(payload), Some(public_key)) = (job.payload, job.public_key) else {
+        return finish(deps, id, Status::Failed, "the request data is incomplete").await;
+    };
+    let Some(req) = crypto::open_job(&deps.seal_key, id, &payload)
+        .and_then(|plain| serde_json::from_slice::<PassportRequest>(&plain).ok())
+    else {
+        return finish(
+            deps,
+            id,
+            Status::Failed,
+            "the request data could not be read",
+        )
+        .await;
+    };
+    deps.store.set_status(id, Status::Validating, "").await?;
+
+    let verify = VerifyRequest::from(&req);
+    let mut attempt = 0u32;
+    let answer = loop {
+        if *shutdown.borrow() {
+            return Ok(Outcome::HandBack);
+        }
+        let r = tokio::select! {
+            r = deps.registry.verify(&verify) => r,
+            _ = shutdown.changed() => return Ok(Outcome::HandBack),
+        };
+        match r {
+            Ok(a) => break a,
+            Err(RegistryError::Pacer(e)) => return Err(e),
+            Err(RegistryError::Permanent(why)) => {
+                tracing::warn!(job = id, why, "registry refused the request");
+                return finish(
+                    deps,
+                    id,
+                    Status::Failed,
+                    "the registry could not process the request",
+                )
+                .await;
+            }
+            Err(RegistryError::Unavailable(why)) => {
+                let age_ms = crate::now_ms().saturating_sub(job.created_ms);
+                if age_ms > deps.max_wait.as_millis() as u64 {
+                    return finish(
+                        deps,
+                        id,
+                        Status::Failed,
+                        "the registry could not be reached in time",
+                    )
+                    .await;
+                }
+                if attempt == 0 {
+                    tracing::info!(job = id, why, "registry unavailable; job waits");
+                    deps.store
+                        .set_status(
+                            id,
+                            Status::Validating,
+                            "waiting for the registry to become available",
+                        )
+                        .await?;
+                }
+                attempt += 1;
+                let pause = crate::registry::jittered_backoff(attempt).min(MAX_REGISTRY_WAIT);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return Ok(Outcome::HandBack),
+                }
+            }
+        }
+    };
+    let doses = match answer {
+        VerifyResponse::NotFound => {
+            return finish(
+                deps,
+                id,
+                Status::Rejected,
+                "no vaccination record was found for these details",
+            )
+            .await
+        }
+        VerifyResponse::Mismatch => {
+            return finish(
+                deps,
+                id,
+                Status::Rejected,
+                "the details do not match the registry's record for this national id",
+            )
+            .await
+        }
+        VerifyResponse::Vaccinated { doses } if doses.is_empty() => {
+            return finish(
+                deps,
+                id,
+                Status::Rejected,
+                "the registry holds no vaccination for this person",
+            )
+            .await
+        }
+        VerifyResponse::Vaccinated { doses } => doses,
+    };
+
+    deps.store.set_status(id, Status::Rendering, "").await?;
+    let renderer = deps.renderer.clone();
+    let rendered = tokio::task::spawn_blocking(move || renderer.render(&req, &doses)).await;
+    let pdf = match rendered {
+        Ok(Ok(pdf)) => pdf,
+        Ok(Err(why)) => {
+            tracing::warn!(job = id, why, "rendering failed");
+            return finish(
+                deps,
+                id,
+                Status::Failed,
+                "the passport could not be produced",
+            )
+            .await;
+        }
+        Err(_) => {
+            return finish(
+                deps,
+                id,
+                Status::Failed,
+                "the passport could not be produced",
+            )
+            .await
+        }
+    };
+    let sealed = crypto::seal_to(&public_key, &pdf);
+    if deps
+        .store
+        .finish(id, Status::Ready, "", Some(&sealed), deps.result_ttl)
+        .await?
+    {
+        Metrics::inc(&deps.metrics.jobs_ready);
+        tracing::info!(job = id, "passport issued");
+    } else {
+        tracing::info!(job = id, "job had already ended; result dropped");
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,420 @@
+//! Test harness: real redis-server, registry-sim and origin-worker processes
+//! on 127.0.0.1, ports 21000–21999 (each test its own block), killed by pid
+//! on drop, even when the test panics.
+#![allow(dead_code)]
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use origin_worker::passport::DccSigner;
+use waitroom_core::{
+    edge_auth::{sign_request, EDGE_AUTH_HEADER},
+    ticket::{sign, AdmissionClaims, Claims, KeyRing, WaitingClaims},
+};
+
+pub const ROOM: &str = "passport";
+pub const SEED: u64 = 7;
+
+pub fn now_ms() -> u64 {
+    origin_worker::now_ms()
+}
+
+/// A child process killed (SIGKILL) and reaped on drop.
+pub struct Proc {
+    pub name: String,
+    pub child: Option<Child>,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait up to `grace` for a clean exit.
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let end = Instant::now() + grace;
+        while Instant::now() < end {
+            if let Ok(Some(s)) = c.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn log_dir(block: u16) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("waitroom-origin-test-{block}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn wait_tcp(port: u16, what: &str) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on {port}");
+}
+
+pub fn spawn_redis(port: u16) -> Proc {
+    let child = Command::new("/usr/bin/redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let p = Proc {
+        name: "redis".into(),
+        child: Some(child),
+    };
+    wait_tcp(port, "redis-server");
+    p
+}
+
+pub fn spawn_sim(port: u16, env: &[(&str, &str)], logs: &std::path::Path) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("sim-{port}.log")))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-sim"));
+    cmd.env("REGISTRY_SIM_ADDR", format!("127.0.0.1:{port}"))
+        .env("REGISTRY_SIM_SEED", SEED.to_string())
+        .env("REGISTRY_SIM_LATENCY_MS", "5-20")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let p = Proc {
+        name: "registry-sim".into(),
+        child: Some(cmd.spawn().expect("registry-sim starts")),
+    };
+    wait_tcp(port, "registry-sim");
+    p
+}
+
+/// The secrets of one test stack.
+pub struct Secrets {
+    pub ticket_keys: String,
+    pub ring: KeyRing,
+    pub edge_key: Vec<u8>,
+    pub edge_key_b64: String,
+    pub dcc_key: String,
+}
+
+impl Secrets {
+    pub fn new() -> Secrets {
+        let k1 = URL_SAFE_NO_PAD.encode(origin_worker::crypto::random_bytes::<32>());
+        let k0 = URL_SAFE_NO_PAD.encode(origin_worker::crypto::random_bytes::<32>());
+        let ticket_keys = format!("k1:{k1},k0:{k0}");
+        let edge_key = origin_worker::crypto::random_bytes::<32>().to_vec();
+        Secrets {
+            ring: KeyRing::parse(&ticket_keys).unwrap(),
+            ticket_keys,
+            edge_key_b64: URL_SAFE_NO_PAD.encode(&edge_key),
+            edge_key,
+            dcc_key: DccSigner::generate().to_pkcs8_base64(),
+        }
+    }
+
+    pub fn admission(&self, session: &str) -> String {
+        self.admission_for(session, ROOM, now_ms() + 15 * 60_000)
+    }
+
+    pub fn admission_for(&self, session: &str, room: &str, expires_ms: u64) -> String {
+        let id = URL_SAFE_NO_PAD.encode(origin_worker::crypto::random_bytes::<12>());
+        sign(
+            &self.ring,
+            &Claims::Admission(AdmissionClaims {
+                ticket_id: id,
+                room: room.into(),
+                shard: 0,
+                session_id: session.into(),
+                not_before_ms: now_ms().saturating_sub(1000),
+                expires_ms,
+            }),
+        )
+    }
+
+    pub fn waiting(&self) -> String {
+        let now = now_ms();
+        sign(
+            &self.ring,
+            &Claims::Waiting(WaitingClaims {
+                ticket_id: "w1".into(),
+                room: ROOM.into(),
+                shard: 0,
+                seq: 1,
+                arrived_ms: now,
+                issued_ms: now,
+                expires_ms: now + 60_000,
+            }),
+        )
+    }
+}
+
+pub fn spawn_origin(
+    port: u16,
+    redis_port: u16,
+    sim_port: u16,
+    secrets: &Secrets,
+    env: &[(&str, &str)],
+    logs: &std::path::Path,
+) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("origin-{port}.log")))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_origin-worker"));
+    cmd.env_clear()
+        .env("ORIGIN_ADDR", format!("127.0.0.1:{port}"))
+        .env("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))
+        .env("REGISTRY_URL", format!("http://127.0.0.1:{sim_port}"))
+        .env("ROOM_ID", ROOM)
+        .env("TICKET_KEYS", &secrets.ticket_keys)
+        .env("EDGE_ORIGIN_KEY", &secrets.edge_key_b64)
+        .env("DCC_SIGNING_KEY", &secrets.dcc_key)
+        .env("REGISTRY_RATE_PER_SEC", "50")
+        .env("JOB_CLAIM_TIMEOUT_MS", "3000")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let p = Proc {
+        name: "origin-worker".into(),
+        child: Some(cmd.spawn().expect("origin-worker starts")),
+    };
+    wait_tcp(port, "origin-worker");
+    p
+}
+
+/// Talks to an origin the way the edge does.
+#[derive(Clone)]
+pub struct Edge {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: Vec<u8>,
+}
+
+pub struct Req<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    pub content_type: Option<&'a str>,
+    pub ticket: Option<&'a str>,
+    pub cookie: Option<&'a str>,
+    /// `None`: no edge auth header at all.
+    pub edge_ts: Option<u64>,
+}
+
+impl<'a> Req<'a> {
+    pub fn get(path: &'a str, ticket: &'a str) -> Req<'a> {
+        Req {
+            method: "GET",
+            path,
+            body: b"",
+            content_type: None,
+            ticket: Some(ticket),
+            cookie: None,
+            edge_ts: Some(now_ms()),
+        }
+    }
+
+    pub fn post_json(body: &'a [u8], ticket: &'a str) -> Req<'a> {
+        Req {
+            method: "POST",
+            path: "/api/passports",
+            body,
+            content_type: Some("application/json"),
+            ticket: Some(ticket),
+            cookie: None,
+            edge_ts: Some(now_ms()),
+        }
+    }
+}
+
+impl Edge {
+    pub fn new(port: u16, key: &[u8]) -> Edge {
+        Edge {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            key: key.to_vec(),
+        }
+    }
+
+    pub async fn send(&self, r: Req<'_>) -> reqwest::Response {
+        self.send_signed_body(r, None).await
+    }
+
+    /// `signed_body`: sign this body but send `r.body` (tampering).
+    pub async fn send_signed_body(
+        &self,
+        r: Req<'_>,
+        signed_body: Option<&[u8]>,
+    ) -> reqwest::Response {
+        let method: reqwest::Method = r.method.parse().unwrap();
+        let mut b = self
+            .http
+            .request(method, format!("{}{}", self.base, r.path))
+            .body(r.body.to_vec());
+        if let Some(ts) = r.edge_ts {
+            let h = sign_request(
+                &self.key,
+                r.method,
+                r.path,
+                ts,
+                signed_body.unwrap_or(r.body),
+            );
+            b = b.header(EDGE_AUTH_HEADER, h);
+        }
+        if let Some(ct) = r.content_type {
+            b = b.header("content-type", ct);
+        }
+        if let Some(t) = r.ticket {
+            b = b.header("x-waitroom-ticket", t);
+        }
+        if let Some(c) = r.cookie {
+            b = b.header("cookie", c);
+        }
+        b.send().await.unwrap()
+    }
+
+    /// POSTs a request; returns (id, "name=value" of the key cookie).
+    pub async fn submit(&self, citizen: &serde_json::Value, ticket: &str) -> (String, String) {
+        let body = serde_json::to_vec(citizen).unwrap();
+        let resp = self.send(Req::post_json(&body, ticket)).await;
+        assert_eq!(resp.status(), 202, "submit");
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .expect("key cookie")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["status"], "queued");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let pair = cookie.split(';').next().unwrap().to_owned();
+        (id, pair)
+    }
+
+    pub async fn status(&self, id: &str, ticket: &str) -> (u16, serde_json::Value) {
+        let path = format!("/api/passports/{id}");
+        let resp = self.send(Req::get(&path, ticket)).await;
+        let code = resp.status().as_u16();
+        (code, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Polls until the job ends; returns its final status.
+    pub async fn wait_done(&self, id: &str, ticket: &str, within: Duration) -> serde_json::Value {
+        let end = Instant::now() + within;
+        loop {
+            let (code, v) = self.status(id, ticket).await;
+            assert_eq!(code, 200, "status of {id}: {v}");
+            if ["ready", "rejected", "failed"].contains(&v["status"].as_str().unwrap_or("")) {
+                return v;
+            }
+            assert!(Instant::now() < end, "job {id} not done in time: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn pdf(&self, id: &str, ticket: &str, cookie: Option<&str>) -> reqwest::Response {
+        let path = format!("/api/passports/{id}/pdf");
+        let mut r = Req::get(&path, ticket);
+        r.cookie = cookie;
+        self.send(r).await
+    }
+}
+
+pub async fn redis_con(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Every key of the job / admission kinds.
+pub async fn job_keys(con: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let mut v: Vec<String> = redis::cmd("KEYS")
+        .arg("wr:job:*")
+        .query_async(con)
+        .await
+        .unwrap();
+    let a: Vec<String> = redis::cmd("KEYS")
+        .arg("wr:admission:*")
+        .query_async(con)
+        .await
+        .unwrap();
+    v.extend(a);
+    v
+}
+
+pub async fn stream_len(con: &mut redis::aio::MultiplexedConnection) -> u64 {
+    redis::cmd("XLEN")
+        .arg("wr:jobs")
+        .query_async(con)
+        .await
+        .unwrap()
+}
+
+pub async fn sim_sample(sim_port: u16, n: usize) -> Vec<serde_json::Value> {
+    reqwest::get(format!("http://127.0.0.1:{sim_port}/citizens/sample?n={n}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+pub async fn sim_stats(sim_port: u16) -> serde_json::Value {
+    reqwest::get(format!("http://127.0.0.1:{sim_port}/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A unique valid citizen for load tests (confirmed by the sim).
+pub fn citizen(i: u64) -> serde_json::Value {
+    origin_worker::sim::sample_citizen(SEED, i)
+}
