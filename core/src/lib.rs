@@ -21,8 +21,8 @@ pub mod coordinator;
 pub mod edge_auth;
 pub mod eta;
 pub mod fenwick;
-pub mod queue;
 pub mod page;
+pub mod queue;
 pub mod secret;
 pub mod ticket;
 

@@ -14,7 +14,7 @@
 //! | [`ShardQueue::heartbeat`] → `Waiting { persist_last_seen: true }` | update `last_seen_ms` of that row |
 //! | [`ShardQueue::heartbeat`] → `Abandoned` | delete that row |
 //! | [`ShardQueue::leave`] / [`ShardQueue::release`] → `true` | delete that row |
-//! | [`ShardQueue::expire`], [`ShardQueue::admit`], [`ShardQueue::apply_grant`] | [`RowChanges`]: delete `abandoned`, set `admitted` rows to state `Admitted` with `session_expires_ms`; after `apply_grant` (not a duplicate) also [`ShardQueue::meta`] |
+//! | [`ShardQueue::expire`], [`ShardQueue::admit`], [`ShardQueue::apply_grant`], [`ShardQueue::summary`] | [`RowChanges`]: delete `abandoned`, set `admitted` rows to state `Admitted` with `session_expires_ms`; after `apply_grant` (not a duplicate) also [`ShardQueue::meta`] |
 //!
 //! Admitted rows whose `session_expires_ms <= now` are dead: the edge may
 //! delete them whenever convenient (`DELETE … WHERE state = 'admitted' AND
@@ -104,8 +104,10 @@ pub enum EntryState {
 
 /// One persisted entry (one SQLite row per id).
 ///
-/// For `Admitted` rows only `id`, `seq`, `state` and `session_expires_ms`
-/// matter on restore; the edge may keep the other columns as they were.
+/// For `Admitted` rows only `id`, `state` and `session_expires_ms` matter
+/// on restore; the edge may keep the other columns as they were.
+/// `seq` is unique among *waiting* rows only (a restored empty shard starts
+/// numbering again), so do not put a UNIQUE index on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryRow {
     /// Entry id (derived by the edge from the ticket id).
@@ -340,9 +342,11 @@ impl ShardQueue {
         let mut max_seq: Option<u64> = None;
         let mut seen_admitted = HashMap::new();
         for row in rows {
-            max_seq = Some(max_seq.map_or(row.seq, |m: u64| m.max(row.seq)));
             match row.state {
-                EntryState::Waiting => waiting.push(row),
+                EntryState::Waiting => {
+                    max_seq = Some(max_seq.map_or(row.seq, |m: u64| m.max(row.seq)));
+                    waiting.push(row);
+                }
                 EntryState::Admitted => {
                     if seen_admitted.insert(row.id, ()).is_some() {
                         return Err(RestoreError::DuplicateId(row.id));
@@ -414,6 +418,11 @@ impl ShardQueue {
     /// until the next call that takes `now`).
     pub fn waiting_len(&self) -> u64 {
         self.index.len() as u64
+    }
+
+    /// Arrival time of the oldest waiting entry.
+    pub fn oldest_arrival_ms(&self) -> Option<u64> {
+        self.slots.front().map(|s| s.arrived_ms)
     }
 
     /// The row to persist for `id`, if the shard knows it.
@@ -668,10 +677,14 @@ impl ShardQueue {
         }
     }
 
-    /// What the coordinator needs from this shard for one tick. Expires
-    /// nothing; prunes ended sessions (their rows are dead, see the module
-    /// docs).
-    pub fn summary(&mut self, shard: u32, now_ms: u64) -> ShardSummary {
+    /// What the coordinator needs from this shard for one tick.
+    ///
+    /// Runs [`ShardQueue::expire`] first (so the head sample holds only
+    /// entries the grant may admit: that is what keeps admission FIFO
+    /// across shards) and returns its row changes, which the edge must
+    /// persist like any other expiry.
+    pub fn summary(&mut self, shard: u32, now_ms: u64) -> (ShardSummary, RowChanges) {
+        let changes = self.expire(now_ms);
         let active = self.active_sessions(now_ms);
         let waiting = self.waiting_len();
         let mut head = Vec::new();
@@ -684,7 +697,7 @@ impl ShardQueue {
                 self.slots[(self.tree_base + idx as u64 - self.head_seq) as usize].arrived_ms;
             head.push(arrived);
         }
-        ShardSummary {
+        let summary = ShardSummary {
             shard,
             last_applied_tick: self.meta.last_applied_tick,
             waiting,
@@ -694,7 +707,8 @@ impl ShardQueue {
             admitted_total: self.meta.admitted_total,
             head_deltas_ms: ShardSummary::encode_head(&head),
             histogram: self.histogram(),
-        }
+        };
+        (summary, changes)
     }
 
     /// Approximate heap bytes held per waiting entry's structures (for the

@@ -1,0 +1,283 @@
+//! Unit tests of the admission protocol: duplicate ticks, config
+//! validation, restore-from-rows equivalence, the active cap, FIFO across
+//! shards, global positions.
+
+use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, ShardSummary};
+use waitroom_core::queue::{EntryRow, ShardMeta, ShardQueue, Status};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn config() -> AdmissionConfig {
+    AdmissionConfig {
+        new_users_per_minute: 600, // 10 per second
+        total_active_users: 1_000,
+        session_minutes: 10,
+        abandon_after_seconds: 60,
+        paused: false,
+    }
+}
+
+fn shards(n: usize) -> Vec<ShardQueue> {
+    (0..n)
+        .map(|_| ShardQueue::new(config().shard_config()))
+        .collect()
+}
+
+fn summaries(shards: &mut [ShardQueue], now: u64) -> Vec<ShardSummary> {
+    shards
+        .iter_mut()
+        .enumerate()
+        .map(|(i, s)| s.summary(i as u32, now).0)
+        .collect()
+}
+
+/// Runs one tick and applies the grants; returns admitted ids per shard.
+fn tick(
+    ctl: &mut AdmissionController,
+    shards: &mut [ShardQueue],
+    tick_id: u64,
+    now: u64,
+    config: &AdmissionConfig,
+) -> Vec<Vec<u64>> {
+    let s = summaries(shards, now);
+    let plan = ctl.tick(tick_id, now, &s, config);
+    plan.grants
+        .iter()
+        .zip(shards.iter_mut())
+        .map(|(g, q)| q.apply_grant(g, now).changes.admitted)
+        .collect()
+}
+
+#[test]
+fn duplicate_tick_admits_nobody() {
+    let mut q = shards(2);
+    for i in 0..100u64 {
+        q[(i % 2) as usize].join(i, T0 + i);
+    }
+    let mut ctl = AdmissionController::new();
+    let now = T0 + 1_000;
+    let s = summaries(&mut q, now);
+    let plan = ctl.tick(1, now, &s, &config());
+    assert_eq!(plan.budget, 10);
+    // The alarm fires again: same tick id, same plan, shards ignore it.
+    let s2 = summaries(&mut q, now);
+    let replay = ctl.tick(1, now + 5, &s2, &config());
+    assert_eq!(plan, replay);
+    let mut admitted = 0;
+    for (g, shard) in plan.grants.iter().zip(q.iter_mut()) {
+        admitted += shard.apply_grant(g, now).changes.admitted.len();
+    }
+    assert_eq!(admitted, 10);
+    for (g, shard) in replay.grants.iter().zip(q.iter_mut()) {
+        let outcome = shard.apply_grant(g, now);
+        assert!(outcome.duplicate);
+        assert!(outcome.changes.is_empty());
+    }
+    // An older tick delivered late is a duplicate too.
+    let older = waitroom_core::coordinator::Grant {
+        tick_id: 0,
+        ..plan.grants[0].clone()
+    };
+    assert!(q[0].apply_grant(&older, now).duplicate);
+    // The controller state survives serde (the Coordinator persists it).
+    let json = serde_json::to_string(&ctl).unwrap();
+    let mut back: AdmissionController = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, ctl);
+    assert_eq!(back.tick(1, now, &s, &config()), plan);
+}
+
+#[test]
+fn config_validation_is_field_level() {
+    assert!(config().validate().is_ok());
+    let cases = [
+        (
+            AdmissionConfig {
+                new_users_per_minute: 0,
+                ..config()
+            },
+            "new_users_per_minute",
+        ),
+        (
+            AdmissionConfig {
+                total_active_users: 0,
+                ..config()
+            },
+            "total_active_users",
+        ),
+        (
+            AdmissionConfig {
+                session_minutes: 0,
+                ..config()
+            },
+            "session_minutes",
+        ),
+        (
+            AdmissionConfig {
+                session_minutes: 100_000,
+                ..config()
+            },
+            "session_minutes",
+        ),
+        (
+            AdmissionConfig {
+                abandon_after_seconds: 3,
+                ..config()
+            },
+            "abandon_after_seconds",
+        ),
+    ];
+    for (cfg, field) in cases {
+        let err = cfg.validate().unwrap_err();
+        assert_eq!(err.field, field);
+        let json = serde_json::to_value(&err).unwrap();
+        assert_eq!(json["field"], field);
+        assert!(!err.message.is_empty());
+    }
+    // Poll interval stays well under abandon_after at the smallest setting.
+    let tight = AdmissionConfig {
+        abandon_after_seconds: 15,
+        ..config()
+    }
+    .shard_config();
+    assert!(tight.last_seen_granularity_ms * 2 < tight.abandon_after_ms);
+}
+
+#[test]
+fn restore_from_rows_behaves_identically() {
+    let mut live = shards(1).remove(0);
+    let mut ctl = AdmissionController::new();
+    let mut now = T0;
+    for i in 0..500u64 {
+        live.join(i * 7919, now);
+        now += 37;
+        if i % 3 == 0 {
+            live.heartbeat((i / 2) * 7919, now);
+        }
+        if i % 11 == 0 {
+            live.leave((i / 3) * 7919);
+        }
+    }
+    // A few ticks so there are admitted rows and a last applied tick.
+    for t in 1..=3 {
+        now += 1_000;
+        let s = vec![live.summary(0, now).0];
+        let plan = ctl.tick(t, now, &s, &config());
+        live.apply_grant(&plan.grants[0], now);
+    }
+    live.release(0); // an early release
+    let rows: Vec<EntryRow> = (0..500u64).filter_map(|i| live.row(i * 7919)).collect();
+    let meta: ShardMeta =
+        serde_json::from_str(&serde_json::to_string(&live.meta()).unwrap()).unwrap();
+    let mut restored = ShardQueue::restore(meta, rows.iter().rev().copied(), now).unwrap();
+
+    assert_eq!(restored.waiting_len(), live.waiting_len());
+    for i in 0..500u64 {
+        let id = i * 7919;
+        assert_eq!(restored.position(id), live.position(id));
+        assert_eq!(restored.row(id), live.row(id));
+        assert_eq!(restored.is_admitted(id, now), live.is_admitted(id, now));
+    }
+    // Same future: a duplicate of the last tick is refused by both, and
+    // the next ticks admit the same ids and expire the same ids.
+    let s = vec![live.summary(0, now).0];
+    let last = ctl.tick(3, now, &s, &config());
+    assert!(restored.apply_grant(&last.grants[0], now).duplicate);
+    let mut ctl2 = ctl.clone();
+    for t in 4..200 {
+        now += 1_000;
+        let a = live.summary(0, now).0;
+        let b = restored.summary(0, now).0;
+        assert_eq!(a, b);
+        let pa = ctl.tick(t, now, &[a], &config());
+        let pb = ctl2.tick(t, now, &[b], &config());
+        assert_eq!(
+            live.apply_grant(&pa.grants[0], now),
+            restored.apply_grant(&pb.grants[0], now)
+        );
+    }
+    assert_eq!(live.meta(), restored.meta());
+}
+
+#[test]
+fn active_cap_is_never_exceeded() {
+    let cfg = AdmissionConfig {
+        new_users_per_minute: 60_000,
+        total_active_users: 50,
+        session_minutes: 1,
+        ..config()
+    };
+    let mut q = shards(3);
+    for i in 0..3_000u64 {
+        q[(i % 3) as usize].join(i, T0);
+    }
+    let mut ctl = AdmissionController::new();
+    let mut total = 0;
+    for t in 1..=180u64 {
+        let now = T0 + t * 1_000;
+        // Keep everyone polling so nobody is dropped.
+        if t % 20 == 0 {
+            for i in 0..3_000u64 {
+                q[(i % 3) as usize].heartbeat(i, now);
+            }
+        }
+        let admitted = tick(&mut ctl, &mut q, t, now, &cfg);
+        total += admitted.iter().map(Vec::len).sum::<usize>();
+        let active: u64 = q.iter_mut().map(|s| s.active_sessions(now)).sum();
+        assert!(active <= 50, "tick {t}: {active} active");
+    }
+    // Sessions last a minute: 50 at once, three generations in 3 minutes.
+    assert!((100..=150).contains(&total), "{total}");
+}
+
+#[test]
+fn paused_admits_nobody_and_fifo_across_shards() {
+    let mut q = shards(4);
+    // Shard 3 holds the oldest arrivals, shard 0 the newest.
+    for i in 0..40u64 {
+        let shard = 3 - (i / 10) as usize;
+        q[shard].join(i, T0 + i * 10);
+    }
+    let mut ctl = AdmissionController::new();
+    let paused = AdmissionConfig {
+        paused: true,
+        ..config()
+    };
+    let admitted = tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
+    assert!(admitted.iter().all(Vec::is_empty));
+    // Global positions: shard 0's first entry has 30 people ahead.
+    match q[0].status(30, T0 + 1_000) {
+        Status::Waiting(w) => {
+            assert_eq!(w.position, 1);
+            assert_eq!(w.global_position, 31);
+            assert_eq!(w.global_waiting, 40);
+        }
+        other => panic!("{other:?}"),
+    }
+    let admitted = tick(&mut ctl, &mut q, 2, T0 + 2_000, &config());
+    // 10 per second: exactly shard 3's ten entries, the oldest.
+    assert_eq!(admitted[3], (0..10).collect::<Vec<u64>>());
+    assert!(admitted[..3].iter().all(Vec::is_empty));
+    match q[0].status(30, T0 + 2_000) {
+        Status::Waiting(w) => assert_eq!(w.global_position, 21),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn eta_before_any_admission_uses_configured_rate() {
+    let mut q = shards(1);
+    for i in 0..100u64 {
+        q[0].join(i, T0);
+    }
+    let mut ctl = AdmissionController::new();
+    let paused = AdmissionConfig {
+        paused: true,
+        ..config()
+    };
+    tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
+    match q[0].heartbeat(99, T0 + 1_000) {
+        // Position 100 at the configured 10 per second.
+        Status::Waiting(w) => assert_eq!(w.eta_seconds, 10),
+        other => panic!("{other:?}"),
+    }
+}
