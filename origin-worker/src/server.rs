@@ -62,6 +62,9 @@ pub async fn run(
         max_wait: config.job_max_wait,
         concurrency: config.worker_concurrency,
         consumer,
+        render_slots: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let pool = tokio::spawn(worker::run(deps, stop_rx, config.shutdown_grace));

@@ -59,6 +59,9 @@ pub struct Deps {
     pub concurrency: usize,
     /// This process's name in the consumer group.
     pub consumer: String,
+    /// Renders at a time: rendering is CPU-bound, and jobs waiting for it
+    /// must not starve the tasks that pace registry calls.
+    pub render_slots: Arc<Semaphore>,
 }
 
 enum Outcome {
@@ -295,6 +298,11 @@ async fn handle(
     };
 
     deps.store.set_status(id, Status::Rendering, "").await?;
+    let _render_slot = deps
+        .render_slots
+        .acquire()
+        .await
+        .expect("semaphore never closed");
     let renderer = deps.renderer.clone();
     let rendered = tokio::task::spawn_blocking(move || renderer.render(&req, &doses)).await;
     let pdf = match rendered {
