@@ -108,6 +108,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     if path.starts_with("/assets/") && matches!(method, Method::Get | Method::Head) {
         return static_asset(req, &env).await;
     }
+    if path == "/__test/ticket-vectors"
+        && crate::config::var(&env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1")
+    {
+        return ticket_vectors(req).await;
+    }
     let cfg = match EdgeConfig::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -399,4 +404,15 @@ async fn page(
         now_ms: now,
     };
     pages::respond(req, 200, pages::waiting(lang, &view), placed.set_cookie)
+}
+
+/// Test-only (enabled by the `WAITROOM_TEST_ROUTES=1` var, never in
+/// wrangler.toml): checks a golden ticket-vectors file with the very code
+/// that runs here, inside workerd, so wasm and native provably agree.
+async fn ticket_vectors(mut req: Request) -> Result<Response> {
+    let body = req.text().await?;
+    match ticket::vectors::check(&body) {
+        Ok(passed) => http::json(200, &serde_json::json!({ "passed": passed })),
+        Err(failures) => http::json(200, &serde_json::json!({ "failures": failures })),
+    }
 }

@@ -1,1 +1,288 @@
-//! Harness for the end-to-end tests.
+//! Harness for the end-to-end tests: the real stack (redis-server,
+//! registry-sim, origin-worker, workerd via `wrangler dev`) started by
+//! `xtask::stack` on a port block of the test's own, and citizens that keep
+//! their cookies like a browser does.
+//!
+//! Cookies are handled by hand on purpose: the ticket cookie is `Secure` and
+//! the local stack is plain http, so a browser-grade cookie store would
+//! (rightly) refuse to send it back.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+use xtask::secrets::Secrets;
+use xtask::stack::{Ports, Stack, StackOptions};
+
+pub use serde_json::json;
+
+static BUILD: Once = Once::new();
+
+/// Builds origin-worker and registry-sim (a no-op when fresh) and checks
+/// the edge was built (`cargo xtask test` builds it before the tests).
+fn ensure_built() {
+    BUILD.call_once(|| {
+        let status = Command::new("cargo")
+            .args(["build", "--quiet", "-p", "origin-worker", "--bins"])
+            .current_dir(xtask::workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building origin-worker failed");
+        let edge = xtask::workspace_root().join("edge/build/index.js");
+        assert!(
+            edge.exists(),
+            "the edge is not built: run `cargo xtask build-edge` (cargo xtask test does it for you)"
+        );
+    });
+}
+
+/// A running stack for one test.
+pub struct TestStack {
+    pub stack: Stack,
+    pub http: Client,
+}
+
+/// Options a test may change before the stack starts.
+pub struct Setup {
+    pub opts: StackOptions,
+}
+
+impl Setup {
+    pub fn edge_var(mut self, k: &str, v: &str) -> Self {
+        self.opts.edge_vars.push((k.into(), v.into()));
+        self
+    }
+    pub fn origin_env(mut self, k: &str, v: &str) -> Self {
+        self.opts.origin_env.push((k.into(), v.into()));
+        self
+    }
+    pub fn registry_env(mut self, k: &str, v: &str) -> Self {
+        self.opts.registry_env.push((k.into(), v.into()));
+        self
+    }
+    pub fn start(self) -> TestStack {
+        let stack = Stack::start(self.opts).unwrap_or_else(|e| panic!("stack did not start: {e}"));
+        let http = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        TestStack { stack, http }
+    }
+}
+
+/// Prepares a stack on port block `block` (unique per test), named `name`
+/// for its state folder. Admissions start paused, so tests control them.
+pub fn setup(name: &str, block: u16) -> Setup {
+    ensure_built();
+    let state_dir: PathBuf = xtask::target_dir().join("e2e").join(name);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    let secrets =
+        Secrets::generate(&xtask::target_dir().join("debug/origin-worker")).expect("secrets");
+    let mut opts = StackOptions::new(Ports::block(block), secrets, state_dir);
+    opts.redis_aof = false;
+    opts.edge_vars = vec![
+        ("SHARDS".into(), "4".into()),
+        ("PAUSED".into(), "true".into()),
+        ("WAITROOM_TEST_ROUTES".into(), "1".into()),
+    ];
+    Setup { opts }
+}
+
+impl TestStack {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.opts.edge_url())
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.stack.opts.secrets
+    }
+
+    pub fn citizen(&self) -> Citizen<'_> {
+        Citizen {
+            stack: self,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// `PUT /admin/config` with the operator token; returns (status, body).
+    pub fn configure(&self, patch: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .put(self.url("/admin/config"))
+            .bearer_auth(&self.secrets().admin_token)
+            .json(&patch)
+            .send()
+            .expect("admin config");
+        into_json(resp)
+    }
+
+    pub fn stats(&self) -> Value {
+        let resp = self
+            .http
+            .get(self.url("/admin/stats"))
+            .bearer_auth(&self.secrets().admin_token)
+            .send()
+            .expect("admin stats");
+        let (status, body) = into_json(resp);
+        assert_eq!(status, 200, "stats: {body}");
+        body
+    }
+
+    /// `redis-cli` against this stack's Redis.
+    pub fn redis(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.stack.opts.ports.redis.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Number of keys in Redis: "did anything get stored?"
+    pub fn redis_keys(&self) -> u64 {
+        self.redis(&["DBSIZE"]).parse().unwrap_or(0)
+    }
+
+    /// Citizens registry-sim will confirm as vaccinated.
+    pub fn sample_citizens(&self, n: usize) -> Vec<Value> {
+        let url = format!("{}/citizens/sample?n={n}", self.stack.opts.registry_url());
+        let body: Value = self
+            .http
+            .get(url)
+            .send()
+            .expect("registry sample")
+            .json()
+            .expect("json");
+        body.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Waits until `f` returns `Some`, polling every 200 ms, or panics naming `what`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn into_json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// One person with a browser-like cookie jar.
+pub struct Citizen<'a> {
+    stack: &'a TestStack,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Citizen<'_> {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn remember(&mut self, resp: &Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap_or_default();
+            let pair = v.split(';').next().unwrap_or_default();
+            if let Some((k, val)) = pair.split_once('=') {
+                let max_age_zero = v.contains("Max-Age=0");
+                if val.is_empty() || max_age_zero {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), val.to_string());
+                }
+            }
+        }
+    }
+
+    /// Sends a request with this citizen's cookies and keeps the ones it gets back.
+    pub fn send(&mut self, req: reqwest::blocking::RequestBuilder) -> Response {
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            req.header("Cookie", self.cookie_header())
+        };
+        let resp = req.send().expect("request");
+        self.remember(&resp);
+        resp
+    }
+
+    pub fn get(&mut self, path: &str) -> Response {
+        let url = self.stack.url(path);
+        let req = self
+            .stack
+            .http
+            .get(url)
+            .header("Accept", "application/json");
+        self.send(req)
+    }
+
+    pub fn get_html(&mut self, path: &str) -> (u16, String) {
+        let url = self.stack.url(path);
+        let req = self.stack.http.get(url).header("Accept", "text/html");
+        let resp = self.send(req);
+        (resp.status().as_u16(), resp.text().unwrap_or_default())
+    }
+
+    pub fn post_json(&mut self, path: &str, body: &Value) -> (u16, Value) {
+        let url = self.stack.url(path);
+        let req = self
+            .stack
+            .http
+            .post(url)
+            .header("Accept", "application/json")
+            .json(body);
+        into_json(self.send(req))
+    }
+
+    pub fn join(&mut self) -> (u16, Value) {
+        let url = self.stack.url("/queue/join");
+        let req = self
+            .stack
+            .http
+            .post(url)
+            .header("Accept", "application/json");
+        into_json(self.send(req))
+    }
+
+    pub fn status(&mut self) -> Value {
+        let (code, body) = into_json(self.get("/queue/status"));
+        assert_eq!(code, 200, "status: {body}");
+        body
+    }
+
+    pub fn leave(&mut self) -> u16 {
+        let url = self.stack.url("/queue/leave");
+        let req = self
+            .stack
+            .http
+            .post(url)
+            .header("Accept", "application/json");
+        self.send(req).status().as_u16()
+    }
+
+    pub fn ticket(&self) -> Option<&str> {
+        self.cookies.get("__Host-waitroom").map(String::as_str)
+    }
+
+    pub fn set_ticket(&mut self, raw: &str) {
+        self.cookies.insert("__Host-waitroom".into(), raw.into());
+    }
+}
