@@ -176,3 +176,30 @@ async fn jobs_wait_while_the_registry_is_down_and_finish_after() {
         assert_eq!(edge.pdf(id, ticket, Some(cookie)).await.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn sigterm_hands_back_a_waiting_job_to_another_process() {
+    let block = 21230;
+    let logs = log_dir(block);
+    let secrets = Secrets::new();
+    let _redis = spawn_redis(block);
+    let sim_port = block + 1;
+    let env = [("JOB_CLAIM_TIMEOUT_MS", "1000")];
+    let mut first = spawn_origin(block + 2, block, sim_port, &secrets, &env, &logs);
+    let edge = Edge::new(block + 2, &secrets.edge_key);
+    // No registry yet: the job waits inside the first process.
+    let ticket = secrets.admission("term-1");
+    let (id, cookie) = edge.submit(&citizen(4000), &ticket).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let status = first
+        .terminate(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+
+    let _second = spawn_origin(block + 3, block, sim_port, &secrets, &env, &logs);
+    let _sim = spawn_sim(sim_port, &[], &logs);
+    let edge = Edge::new(block + 3, &secrets.edge_key);
+    let done = edge.wait_done(&id, &ticket, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_eq!(edge.pdf(&id, &ticket, Some(&cookie)).await.status(), 200);
+}
