@@ -1,6 +1,6 @@
 // Browser test runner: node tests/browser/run.mjs [--static] [names…]
 //   BASE_URL, ADMIN_TOKEN, REGISTRY_URL: the stack under test.
-//   --static: start tests/browser/static-server.mjs on 127.0.0.1:20900 and
+//   --static: start tests/browser/static-server.mjs on 127.0.0.1:20999 and
 //   test against it (development before the real stack exists).
 // Prints `ok - <name>` / `not ok - <name>` and exits non-zero on failure.
 import { execFileSync } from 'node:child_process';
@@ -28,7 +28,7 @@ let server;
 if (useStatic) {
   process.env.WAITROOM_STATIC = '1';
   process.env.ADMIN_TOKEN ||= 'dev-admin-token';
-  const port = Number(process.env.PORT || 20900);
+  const port = Number(process.env.PORT || 20999);
   process.env.BASE_URL = `http://127.0.0.1:${port}`;
   process.env.REGISTRY_URL = process.env.BASE_URL;
   const { start } = await import('./static-server.mjs');

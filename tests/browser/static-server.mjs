@@ -4,7 +4,7 @@
 // scenarios can be exercised before the real stack exists. Not the product:
 // no signing, no real tickets. Listens on 127.0.0.1 only.
 //
-//   node tests/browser/static-server.mjs          (PORT defaults to 20900)
+//   node tests/browser/static-server.mjs          (PORT defaults to 20999)
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../public');
-const PORT = Number(process.env.PORT || 20900);
+const PORT = Number(process.env.PORT || 20999);
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN || 'dev-admin-token';
 const POLL_MS = Number(process.env.POLL_MS || 1500);
 export const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
