@@ -45,6 +45,7 @@ use std::collections::BinaryHeap;
 use serde::{Deserialize, Serialize};
 
 use crate::eta::{EtaInfo, RateEstimator};
+use crate::operator::{self, Lottery, OperatorConfig, Phase, QueueMode};
 use crate::queue::{ShardConfig, DEFAULT_HEAD_SAMPLE_LEN, MAX_HEAD_SAMPLE_LEN};
 
 /// Most buckets in a shard's arrival histogram.
@@ -269,6 +270,16 @@ pub struct Grant {
     pub eta: EtaInfo,
     /// Head sample length to report in the next summary.
     pub head_sample_len: u32,
+    /// Operator settings the shard applies to new arrivals (door, schedule).
+    #[serde(default)]
+    pub operator: OperatorConfig,
+    /// The pre-queue lottery, once `event_start` has passed (applied once
+    /// per event; see [`crate::operator`]).
+    #[serde(default)]
+    pub lottery: Option<Lottery>,
+    /// Random mode: admit `admit` entries uniformly, from this seed.
+    #[serde(default)]
+    pub random_seed: Option<u64>,
 }
 
 /// Per-shard row of `/admin/stats`.
@@ -307,8 +318,82 @@ pub struct AdminStats {
     pub oldest_wait_seconds: u64,
     /// Whether admission is paused.
     pub paused: bool,
+    /// Estimated wait of someone arriving now (the back of the line).
+    #[serde(default)]
+    pub eta_new_arrival_seconds: u64,
+    /// Admissions over the last minute (from the history).
+    #[serde(default)]
+    pub admitted_per_min: f64,
+    /// Citizens dropped for silence over the last minute.
+    #[serde(default)]
+    pub abandoned_per_min: f64,
+    /// Where the schedule stands.
+    #[serde(default)]
+    pub phase: Phase,
     /// One row per shard.
     pub shards: Vec<ShardStats>,
+}
+
+/// Spacing of the dashboard's history points.
+pub const HISTORY_STEP_MS: u64 = 10_000;
+/// History kept: 15 minutes.
+pub const HISTORY_POINTS: usize = 90;
+
+/// One point of the dashboard chart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    pub t_ms: u64,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub abandoned_total: u64,
+}
+
+/// The last 15 minutes at one point per 10 s (bounded).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub points: std::collections::VecDeque<HistoryPoint>,
+}
+
+impl History {
+    /// Records `p` unless the last point is less than a step old; drops
+    /// points beyond the window.
+    pub fn record(&mut self, p: HistoryPoint) {
+        if self
+            .points
+            .back()
+            .is_some_and(|last| p.t_ms < last.t_ms + HISTORY_STEP_MS)
+        {
+            return;
+        }
+        self.points.push_back(p);
+        while self.points.len() > HISTORY_POINTS {
+            self.points.pop_front();
+        }
+        let horizon = p
+            .t_ms
+            .saturating_sub(HISTORY_POINTS as u64 * HISTORY_STEP_MS);
+        while self.points.front().is_some_and(|f| f.t_ms < horizon) {
+            self.points.pop_front();
+        }
+    }
+
+    /// Per-minute rate of a running total over (about) the last minute,
+    /// ending at `now` with the current total.
+    pub fn per_min(&self, now: HistoryPoint, total: impl Fn(&HistoryPoint) -> u64) -> f64 {
+        let from = self
+            .points
+            .iter()
+            .find(|p| p.t_ms + 60_000 >= now.t_ms && p.t_ms < now.t_ms)
+            .or_else(|| self.points.back().filter(|p| p.t_ms < now.t_ms));
+        match from {
+            Some(p) => {
+                let dt = (now.t_ms - p.t_ms) as f64 / 60_000.0;
+                total(&now).saturating_sub(total(p)) as f64 / dt
+            }
+            None => 0.0,
+        }
+    }
 }
 
 /// The outcome of one tick.
@@ -335,6 +420,18 @@ pub struct AdmissionController {
     granted_total: u64,
     rate: RateEstimator,
     last_plan: Option<TickPlan>,
+    /// The room's random seed, drawn once by the Coordinator
+    /// ([`AdmissionController::ensure_seed`]); each event's lottery seed and
+    /// each random-mode tick's seed derive from it.
+    #[serde(default)]
+    seed: Option<u64>,
+    /// `(event_start_ms, tick_id)`: the tick that announced that event's
+    /// lottery (it admits nobody, so the next summaries are shuffled).
+    #[serde(default)]
+    lottery_tick: Option<(u64, u64)>,
+    /// The dashboard's last 15 minutes.
+    #[serde(default)]
+    history: History,
 }
 
 impl AdmissionController {
@@ -358,16 +455,59 @@ impl AdmissionController {
         &self.rate
     }
 
-    /// Plans one tick. `summaries` must hold every shard (pass the last
-    /// known summary of an unreachable shard, or skip the tick: its active
-    /// sessions count against the cap). A `tick_id` not newer than the last
-    /// returns the last plan again.
+    /// The dashboard history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Sets the room's random seed unless it has one: `fresh_seed` is used
+    /// only the first time (returns whether it was). The edge draws it from
+    /// the runtime's CSPRNG; keep it below 2^53 (persisted as a JS number).
+    pub fn ensure_seed(&mut self, fresh_seed: u64) -> bool {
+        if self.seed.is_some() {
+            return false;
+        }
+        self.seed = Some(fresh_seed);
+        true
+    }
+
+    /// The room's random seed, if drawn.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// [`AdmissionController::tick_room`] with the default operator settings.
     pub fn tick(
         &mut self,
         tick_id: u64,
         now_ms: u64,
         summaries: &[ShardSummary],
         config: &AdmissionConfig,
+    ) -> TickPlan {
+        self.tick_room(
+            tick_id,
+            now_ms,
+            summaries,
+            config,
+            &OperatorConfig::default(),
+        )
+    }
+
+    /// Plans one tick. `summaries` must hold every shard (pass the last
+    /// known summary of an unreachable shard, or skip the tick: its active
+    /// sessions count against the cap). A `tick_id` not newer than the last
+    /// returns the last plan again.
+    ///
+    /// Operator settings: no admissions before `event_start`; the first
+    /// tick after it announces the lottery and admits nobody; `passthrough`
+    /// admits everyone waiting; `random` splits the budget uniformly.
+    pub fn tick_room(
+        &mut self,
+        tick_id: u64,
+        now_ms: u64,
+        summaries: &[ShardSummary],
+        config: &AdmissionConfig,
+        op: &OperatorConfig,
     ) -> TickPlan {
         if let (Some(last), Some(plan)) = (self.last_tick_id, &self.last_plan) {
             if tick_id <= last {
@@ -381,9 +521,28 @@ impl AdmissionController {
         let waiting: u64 = summaries.iter().map(|s| s.waiting).sum();
         let active: u64 = summaries.iter().map(|s| s.active_sessions).sum();
 
-        let budget = if config.paused {
+        let open = op.phase(now_ms) == Phase::Open;
+        let seed = self.seed.unwrap_or(0);
+        let lottery = match op.event_start {
+            Some(e) if open => op.lottery(operator::tick_seed(seed, e)),
+            _ => None,
+        };
+        // The first open tick of an event only announces the lottery.
+        let lottery_tick = match (lottery, self.lottery_tick) {
+            (Some(l), Some((e, t))) if e == l.event_start_ms => t == tick_id,
+            (Some(l), _) => {
+                self.lottery_tick = Some((l.event_start_ms, tick_id));
+                true
+            }
+            (None, _) => false,
+        };
+        let held = config.paused || !open || lottery_tick;
+        let budget = if held {
             self.carry = 0.0;
             0
+        } else if op.mode == QueueMode::Passthrough {
+            self.carry = 0.0;
+            waiting
         } else {
             self.carry += f64::from(config.new_users_per_minute) * elapsed as f64 / 60_000.0;
             let paced = self.carry.floor() as u64;
@@ -396,16 +555,27 @@ impl AdmissionController {
             }
             budget
         };
-        if !config.paused && waiting > budget {
+        if !held && waiting > budget {
             self.rate.observe(budget, elapsed);
         }
         self.granted_total += budget;
 
         let heads: Vec<Vec<u64>> = summaries.iter().map(ShardSummary::head_arrivals).collect();
-        let shares = split_fifo(budget, summaries, &heads);
+        let random_seed = (op.mode == QueueMode::Random && budget > 0).then(|| {
+            // Fresh per tick; from the lottery seed when there is one, so
+            // a replayed tick splits the same way.
+            operator::tick_seed(seed ^ 0x5EED, tick_id)
+        });
+        let shares = match random_seed {
+            Some(seed) => {
+                let counts: Vec<u64> = summaries.iter().map(|s| s.waiting).collect();
+                operator::split_random(budget, &counts, seed)
+            }
+            None => split_fifo(budget, summaries, &heads),
+        };
         let eta = EtaInfo {
             rate_per_s: self.rate.rate_per_s(config.new_users_per_minute),
-            paused: config.paused,
+            paused: held,
         };
         // Twice the whole budget: even if one shard holds all of the oldest
         // entries, the merge stays within its sample.
@@ -434,6 +604,9 @@ impl AdmissionController {
                 others_waiting: waiting_after - after[i].waiting_after(),
                 eta,
                 head_sample_len,
+                operator: *op,
+                lottery,
+                random_seed: random_seed.map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
             })
             .collect();
 
@@ -448,6 +621,10 @@ impl AdmissionController {
             admit_rate_per_min: self.rate.measured_per_s().unwrap_or(0.0) * 60.0,
             oldest_wait_seconds: wait_s(oldest),
             paused: config.paused,
+            eta_new_arrival_seconds: eta.eta_seconds(waiting_after + 1),
+            admitted_per_min: 0.0,
+            abandoned_per_min: 0.0,
+            phase: op.phase(now_ms),
             shards: summaries
                 .iter()
                 .zip(&shares)
@@ -461,6 +638,17 @@ impl AdmissionController {
                 })
                 .collect(),
         };
+        let mut stats = stats;
+        let point = HistoryPoint {
+            t_ms: now_ms,
+            waiting,
+            active,
+            admitted_total: stats.admitted_total,
+            abandoned_total: stats.abandoned_total,
+        };
+        stats.admitted_per_min = self.history.per_min(point, |p| p.admitted_total);
+        stats.abandoned_per_min = self.history.per_min(point, |p| p.abandoned_total);
+        self.history.record(point);
         let plan = TickPlan {
             tick_id,
             budget,

@@ -14,6 +14,8 @@
 //!   across shards, global positions, `/admin/stats`).
 //! - [`eta`]: smoothed admission rate, wait estimates, polling cadence.
 //! - [`fenwick`]: the order-statistic tree behind exact positions.
+//! - [`operator`]: queue modes, scheduled opening and its lottery, queue full,
+//!   bypass paths, revocations.
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
@@ -21,6 +23,7 @@ pub mod coordinator;
 pub mod edge_auth;
 pub mod eta;
 pub mod fenwick;
+pub mod operator;
 pub mod page;
 pub mod queue;
 pub mod secret;

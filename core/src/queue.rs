@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::coordinator::{ArrivalHistogram, Grant, ShardSummary, HISTOGRAM_BUCKETS};
 use crate::eta::{poll_after_ms, EtaInfo};
 use crate::fenwick::Fenwick;
+use crate::operator::{Door, Lottery, OperatorConfig, SeededRng};
 
 /// Smallest Fenwick tree allocated (slots).
 const MIN_TREE_SLOTS: usize = 1024;
@@ -136,6 +137,12 @@ pub struct ShardMeta {
     pub abandoned_total: u64,
     /// Entries admitted, ever.
     pub admitted_total: u64,
+    /// Operator settings last received (who may join: [`ShardQueue::door`]).
+    #[serde(default)]
+    pub operator: OperatorConfig,
+    /// `event_start_ms` of the pre-queue lottery this shard has applied.
+    #[serde(default)]
+    pub lottery_done: Option<u64>,
 }
 
 impl ShardMeta {
@@ -146,6 +153,8 @@ impl ShardMeta {
             last_applied_tick: None,
             abandoned_total: 0,
             admitted_total: 0,
+            operator: OperatorConfig::default(),
+            lottery_done: None,
         }
     }
 }
@@ -237,6 +246,10 @@ pub struct GrantOutcome {
     pub duplicate: bool,
     /// Rows to write (plus [`ShardQueue::meta`] unless `duplicate`).
     pub changes: RowChanges,
+    /// Rows rewritten by the pre-queue lottery (new `seq` and
+    /// `arrived_ms`): write them all (`INSERT OR REPLACE`), before `changes`.
+    #[serde(default)]
+    pub reordered: Vec<EntryRow>,
 }
 
 /// Errors rebuilding a shard from its rows.
@@ -407,6 +420,98 @@ impl ShardQueue {
     /// The meta record to persist (after every non-duplicate grant).
     pub fn meta(&self) -> ShardMeta {
         self.meta
+    }
+
+    /// What a new arrival gets now: a place, a pre-queue place, or the
+    /// closed page (schedule, `reject` mode, queue full).
+    pub fn door(&self, now_ms: u64) -> Door {
+        self.meta
+            .operator
+            .door(now_ms, self.new_arrival_eta_seconds())
+    }
+
+    /// Estimated wait of someone joining now (the back of the line, all
+    /// shards, as of the last grant).
+    pub fn new_arrival_eta_seconds(&self) -> u64 {
+        let back = self.waiting_len() + self.global.others_waiting + 1;
+        self.global.eta.eta_seconds(back)
+    }
+
+    /// `event_start_ms` while the room is in pre-queue (the waiting page
+    /// shows a countdown instead of a position).
+    pub fn prequeue_until(&self, now_ms: u64) -> Option<u64> {
+        match self.meta.operator.phase(now_ms) {
+            crate::operator::Phase::PreQueue { event_start_ms } => Some(event_start_ms),
+            _ => None,
+        }
+    }
+
+    /// Admits `k` live entries chosen uniformly at random (random mode),
+    /// after expiry. O(k log n).
+    pub fn admit_random(&mut self, k: u64, seed: u64, now_ms: u64) -> RowChanges {
+        let mut changes = self.expire(now_ms);
+        let end = now_ms.saturating_add(self.meta.config.session_ms);
+        changes.session_expires_ms = end;
+        let mut rng = SeededRng::new(seed);
+        while (changes.admitted.len() as u64) < k && self.waiting_len() > 0 {
+            let r = rng.below(self.waiting_len());
+            let Some(idx) = self.tree.find_kth(r) else {
+                break;
+            };
+            let seq = self.tree_base + idx as u64;
+            let Some(id) = self.slot(seq).map(|s| s.id) else {
+                break;
+            };
+            self.remove_waiting(id, seq);
+            self.sessions.insert(id, end);
+            self.session_ends.push(Reverse((end, id)));
+            changes.admitted.push(id);
+        }
+        self.meta.admitted_total += changes.admitted.len() as u64;
+        changes
+    }
+
+    /// The pre-queue lottery: every waiting entry that arrived before
+    /// `event_start` gets its effective arrival time and its place in key
+    /// order (see [`crate::operator`]); later arrivals keep theirs, behind.
+    /// Returns the rows to rewrite. O(n log n), once per event.
+    pub fn shuffle_prequeue(&mut self, lottery: &Lottery, now_ms: u64) -> Vec<EntryRow> {
+        let mut pre: Vec<EntryRow> = Vec::new();
+        let mut rows: Vec<EntryRow> = Vec::with_capacity(self.index.len() + self.sessions.len());
+        for slot in self.slots.iter().filter(|s| s.is_live()) {
+            let Some(row) = self.row(slot.id) else {
+                continue;
+            };
+            if row.arrived_ms < lottery.event_start_ms {
+                pre.push(row);
+            } else {
+                rows.push(row);
+            }
+        }
+        if pre.is_empty() {
+            return Vec::new();
+        }
+        // The pre-queued hold the front seqs (slots are in arrival order):
+        // hand those seqs out again in lottery order.
+        let seqs: Vec<u64> = pre.iter().map(|r| r.seq).collect();
+        pre.sort_by_key(|r| (lottery.effective_arrival_ms(r.id), lottery.key(r.id)));
+        for (row, seq) in pre.iter_mut().zip(seqs) {
+            row.seq = seq;
+            row.arrived_ms = lottery.effective_arrival_ms(row.id);
+        }
+        rows.extend(pre.iter().copied());
+        rows.extend(self.sessions.keys().filter_map(|&id| self.row(id)));
+        let global = self.global.clone();
+        match Self::restore(self.meta, rows, now_ms) {
+            Ok(q) => {
+                *self = q;
+                self.global = global;
+                pre
+            }
+            // Cannot happen (the rows come from a consistent queue); keep
+            // the arrival order rather than lose anyone.
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Current timing rules.
@@ -640,21 +745,36 @@ impl ShardQueue {
         {
             return GrantOutcome {
                 duplicate: true,
-                changes: RowChanges::default(),
+                ..GrantOutcome::default()
             };
         }
         self.meta.last_applied_tick = Some(grant.tick_id);
         self.set_config(grant.config);
+        self.meta.operator = grant.operator;
+        let reordered = match grant.lottery {
+            Some(l)
+                if now_ms >= l.event_start_ms
+                    && self.meta.lottery_done != Some(l.event_start_ms) =>
+            {
+                self.meta.lottery_done = Some(l.event_start_ms);
+                self.shuffle_prequeue(&l, now_ms)
+            }
+            _ => Vec::new(),
+        };
         self.global = GlobalView {
             others_before: grant.others_before.clone(),
             others_waiting: grant.others_waiting,
             eta: grant.eta,
             head_sample_len: grant.head_sample_len.clamp(1, MAX_HEAD_SAMPLE_LEN),
         };
-        let changes = self.admit(u64::from(grant.admit), now_ms);
+        let changes = match grant.random_seed {
+            Some(seed) => self.admit_random(u64::from(grant.admit), seed, now_ms),
+            None => self.admit(u64::from(grant.admit), now_ms),
+        };
         GrantOutcome {
             duplicate: false,
             changes,
+            reordered,
         }
     }
 
