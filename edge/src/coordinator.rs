@@ -55,6 +55,9 @@ impl DurableObject for Coordinator {
             "/wake" => self.handle_wake().await,
             "/stats" => self.handle_stats().await,
             "/config" => self.handle_config(req.json().await?).await,
+            "/replay" if config::var(&self.env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1") => {
+                self.handle_replay().await
+            }
             _ => Response::error("not found", 404),
         }
     }
@@ -159,6 +162,22 @@ impl Coordinator {
         );
         self.handle_wake().await?;
         protocol::json(&new)
+    }
+
+    /// Test-only: sends the last tick's grants again, as an alarm delivered
+    /// twice would. Shards must answer `duplicate` and admit nobody.
+    async fn handle_replay(&self) -> Result<Response> {
+        let controller = self.controller().await?;
+        let grants = controller
+            .last_plan()
+            .map(|p| p.grants.clone())
+            .unwrap_or_default();
+        let mut replies = Vec::new();
+        for grant in &grants {
+            let stub = protocol::shard(&self.env, grant.shard)?;
+            replies.push(protocol::call::<_, serde_json::Value>(&stub, "/grant", grant).await?);
+        }
+        protocol::json(&serde_json::json!({ "grants": grants, "replies": replies }))
     }
 
     /// One admission tick. See the module docs.

@@ -12,6 +12,7 @@
 //! - [`forward`]: the admitted request to the origin, with edge-to-origin auth.
 //! - [`pages`]: the `public/` templates rendered server-side.
 //! - [`protocol`]: how the Worker and the Durable Objects talk.
+//! - [`ratelimit`]: the per-address limit on new places (bot floods).
 //! - [`http`], [`config`], [`rand`]: helpers.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod pages;
 pub mod protocol;
 pub mod queue_shard;
 pub mod rand;
+pub mod ratelimit;
 pub mod routes;
 
 use worker::*;

@@ -11,6 +11,7 @@ use crate::forward::{self, RELEASE_HEADER, REVOKE_HEADER};
 use crate::http::{self, TICKET_COOKIE};
 use crate::pages::{self, WaitingView};
 use crate::protocol::{self, IdRequest, JoinReply};
+use crate::ratelimit::{self, Client};
 use crate::{admin, rand};
 
 /// Who is asking, after the cookie's ticket was verified. Anything that does
@@ -42,6 +43,16 @@ impl QueueView {
             poll_after_ms: 0,
         }
     }
+    /// This client address has taken too many new places: `429`, no place.
+    fn rate_limited() -> Self {
+        QueueView {
+            state: RATE_LIMITED,
+            position: 0,
+            queue_length: 0,
+            eta_seconds: 0,
+            poll_after_ms: 0,
+        }
+    }
     fn expired() -> Self {
         QueueView {
             state: "expired",
@@ -52,6 +63,9 @@ impl QueueView {
         }
     }
 }
+
+/// The internal state of a join refused by the per-address limit.
+const RATE_LIMITED: &str = "rate_limited";
 
 /// A queue answer, the cookie to set (if any), and whether it is a new place.
 struct Placed {
@@ -113,6 +127,18 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     {
         return ticket_vectors(req).await;
     }
+    if path == "/__test/replay-tick"
+        && crate::config::var(&env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1")
+    {
+        // An alarm delivered twice: the Coordinator resends its last grants.
+        let reply: serde_json::Value = protocol::call(
+            &protocol::coordinator(&env)?,
+            "/replay",
+            &serde_json::json!({}),
+        )
+        .await?;
+        return http::json(200, &reply);
+    }
     let cfg = match EdgeConfig::from_env(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -129,9 +155,13 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         return admin::handle(req, &env, &cfg).await;
     }
     let who = visitor(&req, &cfg, now);
+    let client = Client::of(&req);
     match (method, path.as_str()) {
         (Method::Post, "/queue/join") => {
-            let placed = place(&env, &cfg, who, now).await?;
+            let placed = place(&env, &cfg, who, now, &client).await?;
+            if placed.view.state == RATE_LIMITED {
+                return ratelimit::too_many(&req);
+            }
             let status = if placed.created { 201 } else { 200 };
             queue_json(status, &placed)
         }
@@ -150,7 +180,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (_, p) if p == "/api/passports" || p.starts_with("/api/passports/") => {
             api(req, &env, &cfg, who, now).await
         }
-        (Method::Get | Method::Head, p) => page(&req, &env, &cfg, who, now, p).await,
+        (Method::Get | Method::Head, p) => page(&req, &env, &cfg, who, now, p, &client).await,
         _ => http::error(
             405,
             "method_not_allowed",
@@ -185,7 +215,13 @@ fn queue_json(status: u16, placed: &Placed) -> Result<Response> {
 }
 
 /// `/queue/join`: the existing place if the ticket still holds one, else a new one.
-async fn place(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Result<Placed> {
+async fn place(
+    env: &Env,
+    cfg: &EdgeConfig,
+    who: Visitor,
+    now: u64,
+    client: &Client,
+) -> Result<Placed> {
     match who {
         Visitor::Admitted(..) => Ok(Placed {
             view: QueueView::admitted(),
@@ -195,16 +231,24 @@ async fn place(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Result<Pl
         Visitor::Waiting(w) => {
             let placed = heartbeat(env, cfg, Visitor::Waiting(w), now).await?;
             if placed.view.state == "expired" {
-                join_new(env, cfg, now).await
+                join_new(env, cfg, now, client).await
             } else {
                 Ok(placed)
             }
         }
-        Visitor::Nobody => join_new(env, cfg, now).await,
+        Visitor::Nobody => join_new(env, cfg, now, client).await,
     }
 }
 
-async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64) -> Result<Placed> {
+async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Result<Placed> {
+    // Counted here, where a row would be created: heartbeats are never limited.
+    if !ratelimit::allow_new_place(env, client).await {
+        return Ok(Placed {
+            view: QueueView::rate_limited(),
+            set_cookie: None,
+            created: false,
+        });
+    }
     let ticket_id = rand::ticket_id();
     let shard = shard_of(&ticket_id, cfg.shards);
     let reply: JoinReply = protocol::call(
@@ -367,6 +411,7 @@ async fn page(
     who: Visitor,
     now: u64,
     path: &str,
+    client: &Client,
 ) -> Result<Response> {
     let lang = pages::lang_of(req);
     if let Visitor::Admitted(..) = who {
@@ -385,13 +430,16 @@ async fn page(
         Visitor::Waiting(w) => {
             let p = heartbeat(env, cfg, Visitor::Waiting(w), now).await?;
             if p.view.state == "expired" {
-                join_new(env, cfg, now).await?
+                join_new(env, cfg, now, client).await?
             } else {
                 p
             }
         }
-        _ => join_new(env, cfg, now).await?,
+        _ => join_new(env, cfg, now, client).await?,
     };
+    if placed.view.state == RATE_LIMITED {
+        return ratelimit::too_many(req);
+    }
     if placed.view.state == "admitted" {
         // Admitted on this very load: the new cookie is set, show the form.
         return pages::respond(req, 200, pages::form(lang), placed.set_cookie);
