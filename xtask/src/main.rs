@@ -62,7 +62,7 @@ fn build_edge_for_wrangler() -> Result<()> {
 fn dev() -> Result<()> {
     tools::ensure_all()?;
     tools::build_origin(false)?;
-    tools::build_edge()?;
+    tools::build_edge_if_stale()?;
     let root = workspace_root();
     let vars = root.join(".dev.vars");
     let secrets = match Secrets::read_env_file(&vars) {
@@ -147,7 +147,7 @@ fn test(args: &[String]) -> Result<()> {
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
-    tools::build_edge()?;
+    tools::build_edge_if_stale()?;
     report_wasm_size();
     deploy_dry_run()?;
     fuzz_smoke()?;

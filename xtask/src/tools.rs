@@ -144,6 +144,41 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Newest modification time of any file below `dir`.
+fn newest_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(dir).ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "build")
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
+}
+
+/// Builds the edge unless `edge/build` is newer than every input
+/// (edge/, core/, public/, Cargo.lock): worker-build always re-runs
+/// wasm-bindgen and wasm-opt, which costs half a minute for nothing.
+pub fn build_edge_if_stale() -> Result<()> {
+    let root = workspace_root();
+    let built = std::fs::metadata(root.join("edge/build/index_bg.wasm"))
+        .and_then(|m| m.modified())
+        .ok();
+    let inputs = ["edge", "core", "public", "Cargo.lock"]
+        .iter()
+        .filter_map(|p| newest_mtime(&root.join(p)))
+        .max();
+    match (built, inputs) {
+        (Some(b), Some(i)) if b > i => {
+            eprintln!("xtask: edge build is up to date");
+            Ok(())
+        }
+        _ => build_edge(),
+    }
+}
+
 /// Builds the edge Worker with worker-build into `edge/build/`.
 pub fn build_edge() -> Result<()> {
     let root = workspace_root();
