@@ -10,7 +10,7 @@ const EN: &str = include_str!("../../public/i18n/en.json");
 const ES: &str = include_str!("../../public/i18n/es.json");
 
 /// (file, template, the vars the edge must supply) — the contract.
-const TEMPLATES: [(&str, &str, &[&str]); 4] = [
+const TEMPLATES: [(&str, &str, &[&str]); 5] = [
     (
         "waiting.html",
         include_str!("../../public/waiting.html"),
@@ -41,11 +41,24 @@ const TEMPLATES: [(&str, &str, &[&str]); 4] = [
         include_str!("../../public/closed.html"),
         &["lang", "reason_text", "reopen_at"],
     ),
+    (
+        "prequeue.html",
+        include_str!("../../public/prequeue.html"),
+        &[
+            "lang",
+            "refresh_seconds",
+            "opens_at_ms",
+            "opens_at",
+            "countdown",
+            "i18n_json",
+        ],
+    ),
 ];
 
 /// The page scripts: the keys they look up at run time must be sent.
-const JS: [&str; 4] = [
+const JS: [&str; 5] = [
     include_str!("../../public/assets/common.js"),
+    include_str!("../../public/assets/prequeue.js"),
     include_str!("../../public/assets/waiting.js"),
     include_str!("../../public/assets/form.js"),
     include_str!("../../public/assets/result.js"),
@@ -75,6 +88,9 @@ fn sample_vars(strings: &Strings, lang: Lang) -> Vec<(&'static str, String)> {
             strings.get("c.reason_full").unwrap().to_owned(),
         ),
         ("reopen_at", "09:00 UTC".to_owned()),
+        ("opens_at_ms", "1700000000000".to_owned()),
+        ("opens_at", "08:00:00".to_owned()),
+        ("countdown", "5:00".to_owned()),
     ]
 }
 

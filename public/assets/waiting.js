@@ -82,6 +82,8 @@
       return;
     }
     if (d.state === 'expired') { switchTo('expired'); return; }
+    /* The room went into pre-queue: the countdown page takes over. */
+    if (d.state === 'prequeue') { active = false; location.reload(); return; }
     setConn('');
     show(d);
     var wait = Number(d.poll_after_ms) || DEFAULT_POLL_MS;

@@ -1,0 +1,128 @@
+/* Operators' dashboard: token login (kept in sessionStorage only), live
+   figures from GET /admin/stats every 2 s, a chart of the last 15 minutes
+   drawn on a canvas, and the configuration form (PUT /admin/config). No
+   external resources, no inline script or style (strict CSP). */
+(function () {
+  'use strict';
+  var KEY = 'waitroom-admin-token';
+  function $(id) { return document.getElementById(id); }
+  var timer = null;
+  var formLoaded = false;
+
+  function token() { return sessionStorage.getItem(KEY) || ''; }
+
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method,
+      headers: { Authorization: 'Bearer ' + token(), 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    }).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (data) { return { status: res.status, data: data }; });
+    });
+  }
+
+  function showLogin(message) {
+    clearInterval(timer);
+    $('dash').hidden = true; $('logout').hidden = true; $('login').hidden = false;
+    $('login-error').hidden = !message; $('login-error').textContent = message || '';
+  }
+
+  function secs(s) {
+    s = Math.max(0, Math.round(Number(s) || 0));
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+    return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+  }
+  function num(n, digits) { return (Number(n) || 0).toFixed(digits || 0); }
+
+  function render(d) {
+    $('waiting').textContent = num(d.waiting);
+    $('active').textContent = num(d.active);
+    $('admitted-per-min').textContent = num(d.admitted_per_min, 1);
+    $('abandoned-per-min').textContent = num(d.abandoned_per_min, 1);
+    $('oldest-wait').textContent = secs(d.oldest_wait_seconds);
+    $('eta-new').textContent = secs(d.eta_new_arrival_seconds);
+    var c = d.config || {};
+    $('mode-now').textContent = (c.mode || 'fifo') + (c.paused ? ' (paused)' : '');
+    var ph = d.phase || { phase: 'open' };
+    $('phase').textContent = ph.phase === 'pre_queue' ? 'pre-queue' : ph.phase === 'not_open' ? 'not open' : 'open';
+    var body = $('shards').tBodies[0];
+    while (body.firstChild) body.removeChild(body.firstChild);
+    (d.shards || []).forEach(function (s) {
+      var tr = document.createElement('tr');
+      [s.shard, s.waiting, s.active, s.granted, s.oldest_wait_seconds, s.last_applied_tick == null ? '–' : s.last_applied_tick]
+        .forEach(function (v) { var td = document.createElement('td'); td.textContent = String(v); tr.appendChild(td); });
+      body.appendChild(tr);
+    });
+    chart(d.history || []);
+    if (!formLoaded) { fillForm(c); formLoaded = true; }
+    $('status').textContent = 'Updated ' + new Date().toISOString().slice(11, 19) + ' UTC, tick ' + (d.tick_id || 0);
+  }
+
+  function chart(points) {
+    var cv = $('chart'), g = cv.getContext('2d');
+    var w = cv.width, h = cv.height, pad = 28;
+    g.clearRect(0, 0, w, h);
+    g.fillStyle = '#445'; g.font = '11px sans-serif';
+    var now = points.length ? points[points.length - 1].t_ms : Date.now();
+    var from = now - 15 * 60 * 1000;
+    var max = 1;
+    points.forEach(function (p) { max = Math.max(max, p.waiting, p.active); });
+    g.strokeStyle = '#ccd'; g.beginPath(); g.moveTo(pad, 4); g.lineTo(pad, h - pad); g.lineTo(w - 4, h - pad); g.stroke();
+    g.fillText(String(max), 2, 12); g.fillText('0', 2, h - pad); g.fillText('-15 min', pad, h - 10); g.fillText('now', w - 30, h - 10);
+    function x(t) { return pad + (w - pad - 4) * Math.max(0, t - from) / (15 * 60 * 1000); }
+    function y(v) { return h - pad - (h - pad - 4) * v / max; }
+    [['waiting', '#1f5fbf'], ['active', '#2e8b3a']].forEach(function (s) {
+      g.strokeStyle = s[1]; g.lineWidth = 2; g.beginPath();
+      points.forEach(function (p, i) { if (i) g.lineTo(x(p.t_ms), y(p[s[0]])); else g.moveTo(x(p.t_ms), y(p[s[0]])); });
+      g.stroke();
+    });
+    cv.setAttribute('data-points', String(points.length));
+  }
+
+  var FIELDS = ['new_users_per_minute', 'total_active_users', 'session_minutes', 'abandon_after_seconds', 'max_wait_minutes'];
+  var TIMES = ['prequeue_start', 'event_start', 'reopen_at'];
+  function fillForm(c) {
+    var f = $('config');
+    f.elements.mode.value = c.mode || 'fifo';
+    f.elements.paused.checked = !!c.paused;
+    FIELDS.forEach(function (k) { f.elements[k].value = c[k] == null ? '' : c[k]; });
+    TIMES.forEach(function (k) { f.elements[k].value = c[k] || ''; });
+  }
+
+  function refresh() {
+    api('GET', '/admin/stats').then(function (r) {
+      if (r.status === 401) { sessionStorage.removeItem(KEY); showLogin('That token was not accepted.'); return; }
+      if (r.status !== 200) { $('status').textContent = 'Stats unavailable (HTTP ' + r.status + ')'; return; }
+      $('login').hidden = true; $('dash').hidden = false; $('logout').hidden = false;
+      render(r.data);
+    }).catch(function () { $('status').textContent = 'Connection lost; retrying.'; });
+  }
+
+  function start() { refresh(); clearInterval(timer); timer = setInterval(refresh, 2000); }
+
+  $('login').addEventListener('submit', function (e) {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, $('token').value.trim());
+    $('token').value = '';
+    formLoaded = false;
+    start();
+  });
+  $('logout').addEventListener('click', function () { sessionStorage.removeItem(KEY); showLogin(''); });
+
+  $('config').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var f = e.target, patch = { mode: f.elements.mode.value, paused: f.elements.paused.checked };
+    FIELDS.forEach(function (k) { if (f.elements[k].value !== '') patch[k] = Number(f.elements[k].value); });
+    TIMES.forEach(function (k) { patch[k] = f.elements[k].value.trim() || null; });
+    var out = $('config-result');
+    out.className = ''; out.textContent = 'Saving…';
+    api('PUT', '/admin/config', patch).then(function (r) {
+      if (r.status === 200) { out.className = 'ok'; out.textContent = 'Saved.'; fillForm(r.data); refresh(); }
+      else { out.className = 'error'; out.textContent = 'Not saved: ' + (r.data.message || ('HTTP ' + r.status)); }
+    }).catch(function () { out.className = 'error'; out.textContent = 'Not saved: connection lost.'; });
+  });
+
+  if (token()) start(); else showLogin('');
+})();

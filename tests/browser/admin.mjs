@@ -1,0 +1,77 @@
+// The operators' dashboard in headless Chromium, against the real edge:
+//   BASE_URL=http://127.0.0.1:8787 ADMIN_TOKEN=… node tests/browser/admin.mjs
+// A wrong token is refused; the right one shows live figures, the per-shard
+// table and the chart; the form changes the mode (checked through the
+// admin API). Needs at least one citizen waiting (the figures are non-zero).
+// Leaves the room in mode `reject`, paused.
+import { env, launch, newContext, openPage, admin, assert, noProblems } from './lib.mjs';
+
+async function dashboard(browser) {
+  const { BASE_URL, ADMIN_TOKEN } = env();
+  assert(ADMIN_TOKEN, 'ADMIN_TOKEN is not set');
+  const ctx = await newContext(browser, { viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await openPage(ctx, BASE_URL + '/admin');
+    await page.waitForSelector('#login:not([hidden])');
+    assert(await page.locator('#dash').isHidden(), 'figures shown before login');
+
+    await page.fill('#token', 'not-the-token');
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#login-error:not([hidden])', { timeout: 10000 });
+    assert(await page.evaluate(() => sessionStorage.getItem('waitroom-admin-token')) === null, 'a refused token was kept');
+
+    await page.fill('#token', ADMIN_TOKEN);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#dash:not([hidden])', { timeout: 10000 });
+    assert(await page.evaluate(() => sessionStorage.getItem('waitroom-admin-token')) === ADMIN_TOKEN, 'token not in sessionStorage');
+    assert(await page.evaluate(() => localStorage.length) === 0, 'nothing in localStorage');
+    await page.waitForFunction(() => Number(document.getElementById('waiting').textContent) >= 1, null, { timeout: 15000 });
+    for (const id of ['active', 'admitted-per-min', 'abandoned-per-min', 'oldest-wait', 'eta-new', 'mode-now']) {
+      const text = (await page.locator('#' + id).textContent()).trim();
+      assert(text && text !== '–', `#${id} is empty`);
+    }
+    await page.waitForFunction(() => document.querySelectorAll('#shards tbody tr').length >= 1, null, { timeout: 10000 });
+    await page.waitForFunction(() => Number(document.getElementById('chart').getAttribute('data-points')) >= 1, null, { timeout: 15000 });
+    const inked = await page.evaluate(() => {
+      const c = document.getElementById('chart');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    });
+    assert(inked > 100, 'the chart is blank');
+
+    // Change the mode through the form.
+    await page.selectOption('#config select[name=mode]', 'reject');
+    await page.check('#config input[name=paused]');
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    const stats = await admin('GET', '/admin/stats');
+    assert(stats.config.mode === 'reject', `mode is ${stats.config.mode}`);
+    await page.waitForFunction(() => /reject/.test(document.getElementById('mode-now').textContent), null, { timeout: 10000 });
+
+    // Nonsense is refused with the server's message, and nothing changes.
+    await page.fill('#config input[name=event_start]', '2020-01-01T00:00:00Z');
+    await page.fill('#config input[name=prequeue_start]', '2021-01-01T00:00:00Z');
+    await page.click('#save');
+    await page.waitForFunction(() => /Not saved: event_start/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    const after = await admin('GET', '/admin/stats');
+    assert(after.config.event_start === null, 'a refused change was applied');
+    noProblems(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+const browser = await launch();
+let failed = 0;
+try {
+  await dashboard(browser);
+  console.log('ok - dashboard');
+} catch (e) {
+  failed++;
+  console.log(`not ok - dashboard\n  ${String(e && e.stack || e).split('\n').join('\n  ')}`);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
