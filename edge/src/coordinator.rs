@@ -10,8 +10,9 @@
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use waitroom_core::coordinator::{
-    AdminStats, AdmissionConfig, AdmissionController, Grant, ShardSummary,
+    AdminStats, AdmissionConfig, AdmissionController, Grant, HistoryPoint, ShardSummary,
 };
+use waitroom_core::operator::OperatorConfig;
 use worker::*;
 
 use crate::config;
@@ -23,6 +24,8 @@ const TICK_MS: u64 = 1_000;
 const KEY_CONTROLLER: &str = "controller";
 const KEY_CONFIG: &str = "config";
 const KEY_TICK: &str = "tick_id";
+/// Operator settings (modes, schedule, max wait), as a JSON string.
+const KEY_OPERATOR: &str = "operator";
 
 #[durable_object]
 pub struct Coordinator {
@@ -35,7 +38,9 @@ pub struct Coordinator {
 struct StatsReply {
     #[serde(flatten)]
     stats: AdminStats,
-    config: AdmissionConfig,
+    config: serde_json::Value,
+    /// The dashboard chart: one point per 10 s, last 15 minutes.
+    history: Vec<HistoryPoint>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +108,26 @@ impl Coordinator {
         )
     }
 
+    async fn operator(&self) -> Result<OperatorConfig> {
+        let raw: Option<String> = self.state.storage().get(KEY_OPERATOR).await?;
+        Ok(raw
+            .and_then(|r| serde_json::from_str(&r).ok())
+            .unwrap_or_default())
+    }
+
+    /// Both halves of the configuration as the one flat JSON object of
+    /// `PUT /admin/config`.
+    async fn config_json(&self) -> Result<serde_json::Value> {
+        let mut merged = serde_json::to_value(self.config().await?)
+            .map_err(|e| Error::RustError(e.to_string()))?;
+        let op = serde_json::to_value(self.operator().await?)
+            .map_err(|e| Error::RustError(e.to_string()))?;
+        if let (Some(m), Some(o)) = (merged.as_object_mut(), op.as_object()) {
+            m.extend(o.clone());
+        }
+        Ok(merged)
+    }
+
     async fn controller(&self) -> Result<AdmissionController> {
         Ok(self
             .state
@@ -130,14 +155,15 @@ impl Coordinator {
             .unwrap_or_default();
         protocol::json(&StatsReply {
             stats,
-            config: self.config().await?,
+            config: self.config_json().await?,
+            history: controller.history().points.iter().copied().collect(),
         })
     }
 
     /// Applies a JSON patch of the configuration: 422 (as JSON) on nonsense.
     async fn handle_config(&self, patch: ConfigPatch) -> Result<Response> {
-        let old = self.config().await?;
-        let mut merged = serde_json::to_value(old).map_err(|e| Error::RustError(e.to_string()))?;
+        let old = self.config_json().await?;
+        let mut merged = old.clone();
         for (k, v) in patch.0 {
             match merged.get_mut(&k) {
                 Some(slot) => *slot = v,
@@ -146,16 +172,24 @@ impl Coordinator {
                 }
             }
         }
-        let new: AdmissionConfig = match serde_json::from_value(merged) {
+        let new: AdmissionConfig = match serde_json::from_value(merged.clone()) {
             Ok(c) => c,
             Err(e) => {
                 return unprocessable("config", &format!("has a value of the wrong type: {e}"))
             }
         };
-        if let Err(e) = new.validate() {
+        let new_op: OperatorConfig = match serde_json::from_value(merged) {
+            Ok(c) => c,
+            Err(e) => return unprocessable("config", &format!("has an invalid value: {e}")),
+        };
+        if let Err(e) = new.validate().and_then(|()| new_op.validate()) {
             return unprocessable(&e.field, &e.message);
         }
         self.state.storage().put(KEY_CONFIG, new).await?;
+        let op_json =
+            serde_json::to_string(&new_op).map_err(|e| Error::RustError(e.to_string()))?;
+        self.state.storage().put(KEY_OPERATOR, op_json).await?;
+        let new = self.config_json().await?;
         console_log!(
             "{}",
             serde_json::json!({ "event": "config_changed", "old": old, "new": new })
@@ -184,7 +218,12 @@ impl Coordinator {
     async fn tick(&self) -> Result<()> {
         let storage = self.state.storage();
         let config = self.config().await?;
+        let operator = self.operator().await?;
         let mut controller = self.controller().await?;
+        // The room's random seed (lottery, random mode), drawn once; 52 bits
+        // so it persists as an exact JS number.
+        let fresh = u64::from_le_bytes(crate::rand::bytes::<8>()) >> 12;
+        controller.ensure_seed(fresh);
         let tick_id = storage.get::<u64>(KEY_TICK).await?.unwrap_or(0) + 1;
         let shards = self.shards();
 
@@ -208,7 +247,7 @@ impl Coordinator {
             }
         };
         let now = now_ms();
-        let plan = controller.tick(tick_id, now, &summaries, &config);
+        let plan = controller.tick_room(tick_id, now, &summaries, &config, &operator);
         let results = join_all(plan.grants.iter().map(|grant: &Grant| async move {
             let stub = protocol::shard(&self.env, grant.shard)?;
             protocol::call::<_, serde_json::Value>(&stub, "/grant", grant).await
@@ -226,6 +265,11 @@ impl Coordinator {
         if busy {
             storage
                 .set_alarm(std::time::Duration::from_millis(TICK_MS))
+                .await?;
+        } else if let Some(e) = operator.event_start.filter(|&e| e > now) {
+            // An idle room with an event ahead: wake at event_start.
+            storage
+                .set_alarm(std::time::Duration::from_millis(e - now))
                 .await?;
         }
         Ok(())

@@ -9,6 +9,7 @@
 //! - [`queue_shard`]: the `QueueShard` Durable Object (FIFO + heartbeats, SQLite rows).
 //! - [`coordinator`]: the `Coordinator` Durable Object (admission ticks, operator config).
 //! - [`admin`]: `/admin/*` for operators.
+//! - [`operator`]: bypass paths, closed / full answers, pre-queue page, revocations, the dashboard page.
 //! - [`forward`]: the admitted request to the origin, with edge-to-origin auth.
 //! - [`pages`]: the `public/` templates rendered server-side.
 //! - [`protocol`]: how the Worker and the Durable Objects talk.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod coordinator;
 pub mod forward;
 pub mod http;
+pub mod operator;
 pub mod pages;
 pub mod protocol;
 pub mod queue_shard;

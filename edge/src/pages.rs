@@ -11,6 +11,7 @@ const WAITING: &str = include_str!("../../public/waiting.html");
 const FORM: &str = include_str!("../../public/form.html");
 const RESULT: &str = include_str!("../../public/result.html");
 const CLOSED: &str = include_str!("../../public/closed.html");
+const PREQUEUE: &str = include_str!("../../public/prequeue.html");
 const EN: &str = include_str!("../../public/i18n/en.json");
 const ES: &str = include_str!("../../public/i18n/es.json");
 
@@ -116,6 +117,28 @@ pub fn closed(lang: Lang, reason_text: &str, reopen_at: &str) -> String {
         ("reopen_at", reopen_at.to_string()),
     ];
     page::render(CLOSED, &s, &vars)
+}
+
+/// The pre-queue countdown page: opens at `opens_at_ms`.
+pub fn prequeue(lang: Lang, opens_at_ms: u64, poll_after_ms: u64, now_ms: u64) -> String {
+    let s = strings(lang);
+    let left = opens_at_ms.saturating_sub(now_ms).div_ceil(1000);
+    let countdown = match left / 3600 {
+        0 => format!("{}:{:02}", left / 60, left % 60),
+        h => format!("{h}:{:02}:{:02}", (left / 60) % 60, left % 60),
+    };
+    let vars = [
+        ("lang", lang.code().to_string()),
+        ("opens_at", page::format_utc_time(opens_at_ms)),
+        ("opens_at_ms", opens_at_ms.to_string()),
+        ("countdown", countdown),
+        (
+            "refresh_seconds",
+            (poll_after_ms / 1000).clamp(5, 20).to_string(),
+        ),
+        ("i18n_json", s.js_json()),
+    ];
+    page::render(PREQUEUE, &s, &vars)
 }
 
 /// An HTML response with the optional language cookie.

@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 
 use serde::{Deserialize, Serialize};
 use waitroom_core::coordinator::{Grant, ShardSummary};
+use waitroom_core::operator::{Door, RevocationList};
 use waitroom_core::queue::{
     EntryRow, EntryState, JoinOutcome, RowChanges, ShardConfig, ShardMeta, ShardQueue, Status,
 };
@@ -26,7 +27,21 @@ CREATE TABLE IF NOT EXISTS entries (
   session_expires_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked (id INTEGER PRIMARY KEY, until_ms INTEGER NOT NULL);
 ";
+
+#[derive(Deserialize)]
+struct DbRevoked {
+    id: f64,
+    until_ms: f64,
+}
+
+/// `/revoke`: drop this admission now, refuse its ticket until `until_ms`.
+#[derive(Serialize, Deserialize)]
+pub struct RevokeRequest {
+    pub id: u64,
+    pub until_ms: u64,
+}
 
 /// A row as SQLite gives it back (JS numbers: all our integers are < 2^53).
 #[derive(Deserialize)]
@@ -56,6 +71,8 @@ pub struct QueueShard {
     state: State,
     env: Env,
     queue: RefCell<ShardQueue>,
+    /// Admissions revoked before their session ended (O(1) `/check`).
+    revoked: RefCell<RevocationList>,
     /// When this instance last received a grant: if long ago, the
     /// Coordinator's alarm has probably stopped (idle) and a join wakes it.
     last_grant_ms: Cell<u64>,
@@ -77,10 +94,15 @@ impl DurableObject for QueueShard {
                 ShardQueue::new(ShardConfig::default())
             }
         };
+        let revoked = restore_revoked(&sql).unwrap_or_else(|e| {
+            console_error!("QueueShard: could not restore revocations: {e}");
+            RevocationList::new()
+        });
         Self {
             state,
             env,
             queue: RefCell::new(queue),
+            revoked: RefCell::new(revoked),
             last_grant_ms: Cell::new(0),
         }
     }
@@ -95,6 +117,8 @@ impl DurableObject for QueueShard {
             "/release" => self.handle_release(req.json().await?),
             "/summary" => self.handle_summary(req.json().await?),
             "/grant" => self.handle_grant(req.json().await?),
+            "/revoke" => self.handle_revoke(req.json().await?),
+            "/check" => self.handle_check(req.json().await?),
             _ => Response::error("not found", 404),
         }
     }
@@ -138,6 +162,17 @@ fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
             session_expires_ms: r.session_expires_ms as u64,
         });
     ShardQueue::restore(meta, rows, now_ms()).map_err(|e| Error::RustError(e.to_string()))
+}
+
+fn restore_revoked(sql: &SqlStorage) -> Result<RevocationList> {
+    let mut list = RevocationList::new();
+    for r in sql
+        .exec("SELECT id, until_ms FROM revoked", None)?
+        .to_array::<DbRevoked>()?
+    {
+        list.revoke(r.id as u64, r.until_ms as u64);
+    }
+    Ok(list)
 }
 
 fn int(v: u64) -> SqlStorageValue {
@@ -192,6 +227,11 @@ impl QueueShard {
 
     async fn handle_join(&self, req: IdRequest) -> Result<Response> {
         let now = now_ms();
+        let door = self.queue.borrow().door(now);
+        if let Door::Refused { .. } = door {
+            // Closed, not open yet, or full: no place, no row.
+            return protocol::json(&serde_json::json!({ "refused": door }));
+        }
         let (outcome, status) = {
             let mut q = self.queue.borrow_mut();
             let outcome = q.join(req.id, now);
@@ -207,7 +247,10 @@ impl QueueShard {
             self.last_grant_ms.set(now);
             protocol::wake_coordinator(&self.env).await?;
         }
-        protocol::json(&JoinReply { outcome, status })
+        with_prequeue(
+            &JoinReply { outcome, status },
+            self.queue.borrow().prequeue_until(now),
+        )
     }
 
     /// The heartbeat: refreshes last_seen and returns the live position.
@@ -224,7 +267,36 @@ impl QueueShard {
             Status::Abandoned => self.delete_row(req.id)?,
             _ => {}
         }
-        protocol::json(&status)
+        with_prequeue(&status, self.queue.borrow().prequeue_until(now))
+    }
+
+    /// Revokes an admission: frees its slot now and refuses its ticket until
+    /// it would have expired anyway.
+    fn handle_revoke(&self, req: RevokeRequest) -> Result<Response> {
+        let now = now_ms();
+        let released = self.queue.borrow_mut().release(req.id);
+        if released {
+            self.delete_row(req.id)?;
+        }
+        let mut revoked = self.revoked.borrow_mut();
+        for id in revoked.prune(now) {
+            self.sql()
+                .exec("DELETE FROM revoked WHERE id = ?", vec![int(id)])?;
+        }
+        if req.until_ms > now {
+            revoked.revoke(req.id, req.until_ms);
+            self.sql().exec(
+                "INSERT OR REPLACE INTO revoked (id, until_ms) VALUES (?, ?)",
+                vec![int(req.id), int(req.until_ms)],
+            )?;
+        }
+        protocol::json(&serde_json::json!({ "released": released, "revoked": true }))
+    }
+
+    /// Whether an admission was revoked (checked before every forward).
+    fn handle_check(&self, req: IdRequest) -> Result<Response> {
+        let revoked = self.revoked.borrow().is_revoked(req.id, now_ms());
+        protocol::json(&serde_json::json!({ "revoked": revoked }))
     }
 
     /// Like status, without counting as a heartbeat (for forwarding checks).
@@ -271,6 +343,10 @@ impl QueueShard {
         let mut q = self.queue.borrow_mut();
         let outcome = q.apply_grant(&grant, now);
         if !outcome.duplicate {
+            // The pre-queue lottery rewrote these rows' order (once per event).
+            for row in &outcome.reordered {
+                self.insert_row(row)?;
+            }
             self.apply_changes(&outcome.changes)?;
             self.save_meta(&q.meta())?;
         }
@@ -280,4 +356,14 @@ impl QueueShard {
             abandoned: outcome.changes.abandoned.len(),
         })
     }
+}
+
+/// `body` as JSON, plus `"prequeue_until": event_start_ms` while the room is
+/// in pre-queue (the edge shows the countdown page instead of a position).
+fn with_prequeue<T: Serialize>(body: &T, prequeue_until: Option<u64>) -> Result<Response> {
+    let mut v = serde_json::to_value(body).map_err(|e| Error::RustError(e.to_string()))?;
+    if let (Some(t), Some(map)) = (prequeue_until, v.as_object_mut()) {
+        map.insert("prequeue_until".into(), t.into());
+    }
+    protocol::json(&v)
 }

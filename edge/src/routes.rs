@@ -13,6 +13,7 @@ use crate::pages::{self, WaitingView};
 use crate::protocol::{self, IdRequest, JoinReply};
 use crate::ratelimit::{self, Client};
 use crate::{admin, rand};
+use waitroom_core::operator::{Bypass, Door};
 
 /// Who is asking, after the cookie's ticket was verified. Anything that does
 /// not verify (tampered, expired, another room, unknown key, a ticket in the
@@ -147,9 +148,27 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
     };
     let now = now_ms();
-    if path == "/.well-known/dcc/keys" && method == Method::Get {
-        // Public keys for verifiers: never queued, no ticket needed.
-        return forward::to_origin(req, &cfg, None, now).await;
+    // Operator bypass paths (BYPASS_PATHS): never queued. Only those in
+    // BYPASS_FORWARD (the verifiers' public keys) reach the origin without a
+    // ticket; the rest are served from public/ or 404.
+    match crate::operator::bypass(&env, &path) {
+        Bypass::Origin if matches!(method, Method::Get | Method::Head) => {
+            return forward::to_origin(req, &cfg, None, now).await;
+        }
+        Bypass::Origin | Bypass::Edge => {
+            if !matches!(method, Method::Get | Method::Head) {
+                return http::error(
+                    405,
+                    "method_not_allowed",
+                    "This method is not allowed here.",
+                );
+            }
+            return crate::operator::serve_bypass(req, &env).await;
+        }
+        Bypass::No => {}
+    }
+    if path == "/admin" && method == Method::Get {
+        return crate::operator::admin_page();
     }
     if path == "/admin" || path.starts_with("/admin/") {
         return admin::handle(req, &env, &cfg).await;
@@ -161,6 +180,14 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             let placed = place(&env, &cfg, who, now, &client).await?;
             if placed.view.state == RATE_LIMITED {
                 return ratelimit::too_many(&req);
+            }
+            if let Some(reason) = crate::operator::refusal_of(placed.view.state) {
+                return crate::operator::refused_response(
+                    &req,
+                    reason,
+                    reopen_at(&placed.view),
+                    now,
+                );
             }
             let status = if placed.created { 201 } else { 200 };
             queue_json(status, &placed)
@@ -177,6 +204,18 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             queue_json(200, &placed)
         }
         (Method::Post, "/queue/leave") => leave(&env, who).await,
+        // Test-only: what the origin's `x-waitroom-revoke` does, on demand.
+        (Method::Post, "/__test/revoke")
+            if crate::config::var(&env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1") =>
+        {
+            match who {
+                Visitor::Admitted(claims, _) => {
+                    crate::operator::revoke(&env, &claims).await?;
+                    crate::operator::revoked_response()
+                }
+                _ => http::error(409, "not_admitted", "Only an admission can be revoked."),
+            }
+        }
         (_, p) if p == "/api/passports" || p.starts_with("/api/passports/") => {
             api(req, &env, &cfg, who, now).await
         }
@@ -251,7 +290,7 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
     }
     let ticket_id = rand::ticket_id();
     let shard = shard_of(&ticket_id, cfg.shards);
-    let reply: JoinReply = protocol::call(
+    let raw: serde_json::Value = protocol::call(
         &protocol::shard(env, shard)?,
         "/join",
         &IdRequest {
@@ -259,6 +298,28 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
         },
     )
     .await?;
+    if let Some(Door::Refused {
+        reason,
+        reopen_at_ms,
+    }) = crate::operator::refused(&raw)
+    {
+        // Closed, not open yet or full: no place. The view carries the
+        // reopening time (epoch ms, 0 = unknown) in `poll_after_ms`.
+        return Ok(Placed {
+            view: QueueView {
+                state: crate::operator::refusal_state(reason),
+                position: 0,
+                queue_length: 0,
+                eta_seconds: 0,
+                poll_after_ms: reopen_at_ms.unwrap_or(0),
+            },
+            set_cookie: None,
+            created: false,
+        });
+    }
+    let prequeue_until = raw["prequeue_until"].as_u64();
+    let reply: JoinReply =
+        serde_json::from_value(raw).map_err(|e| Error::RustError(e.to_string()))?;
     let seq = match reply.outcome {
         JoinOutcome::Joined { seq } | JoinOutcome::AlreadyWaiting { seq } => seq,
         // A 52-bit collision with a live session: astronomically unlikely; refuse politely.
@@ -280,12 +341,31 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
         now,
         now + WAITING_TICKET_TTL_MS,
     );
-    let view = view_of(&reply.status);
+    let view = prequeue_view(view_of(&reply.status), prequeue_until, now);
     Ok(Placed {
         view,
         set_cookie: Some(cookie),
         created: true,
     })
+}
+
+/// The reopening time of a refused join (see `join_new`).
+fn reopen_at(view: &QueueView) -> Option<u64> {
+    (view.poll_after_ms > 0).then_some(view.poll_after_ms)
+}
+
+/// In pre-queue there is no position yet (the lottery decides it at
+/// `event_start`): state `prequeue`, `eta_seconds` until the event.
+fn prequeue_view(view: QueueView, prequeue_until: Option<u64>, now: u64) -> QueueView {
+    match prequeue_until {
+        Some(t) if view.state == "waiting" => QueueView {
+            state: crate::operator::PREQUEUE,
+            position: 0,
+            eta_seconds: t.saturating_sub(now).div_ceil(1000),
+            ..view
+        },
+        _ => view,
+    }
 }
 
 fn view_of(status: &Status) -> QueueView {
@@ -321,7 +401,7 @@ async fn heartbeat(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Resul
             })
         }
     };
-    let status: Status = protocol::call(
+    let raw: serde_json::Value = protocol::call(
         &protocol::shard(env, w.shard)?,
         "/status",
         &IdRequest {
@@ -329,6 +409,9 @@ async fn heartbeat(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Resul
         },
     )
     .await?;
+    let prequeue_until = raw["prequeue_until"].as_u64();
+    let status: Status =
+        serde_json::from_value(raw).map_err(|e| Error::RustError(e.to_string()))?;
     let mut set_cookie = None;
     if let Status::Admitted { session_expires_ms } = status {
         let claims = AdmissionClaims {
@@ -345,7 +428,7 @@ async fn heartbeat(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Resul
         set_cookie = Some(http::ticket_cookie(&raw, now, session_expires_ms));
     }
     Ok(Placed {
-        view: view_of(&status),
+        view: prequeue_view(view_of(&status), prequeue_until, now),
         set_cookie,
         created: false,
     })
@@ -383,6 +466,10 @@ async fn api(
             "Your turn has not come yet: please wait in the line.",
         );
     };
+    // A revoked admission is refused at once, though its ticket still verifies.
+    if crate::operator::is_revoked(env, &claims).await? {
+        return crate::operator::revoked_response();
+    }
     let shard = protocol::shard(env, claims.shard)?;
     let id = IdRequest {
         id: entry_id(&claims.ticket_id),
@@ -390,9 +477,14 @@ async fn api(
     let mut resp = forward::to_origin(req, cfg, Some(&raw), now).await?;
     let release = resp.headers().has(RELEASE_HEADER)?;
     let revoke = resp.headers().has(REVOKE_HEADER)?;
-    if release || revoke {
-        // The citizen is done (or must be stopped): free the active slot now.
+    if revoke {
+        // Fraud or abuse: free the slot and refuse this ticket from now on.
+        crate::operator::revoke(env, &claims).await?;
+    } else if release {
+        // The citizen is done: free the active slot now.
         let _: serde_json::Value = protocol::call(&shard, "/release", &id).await?;
+    }
+    if release || revoke {
         resp.headers_mut().delete(RELEASE_HEADER)?;
         resp.headers_mut().delete(REVOKE_HEADER)?;
     }
@@ -443,6 +535,14 @@ async fn page(
     if placed.view.state == "admitted" {
         // Admitted on this very load: the new cookie is set, show the form.
         return pages::respond(req, 200, pages::form(lang), placed.set_cookie);
+    }
+    if let Some(reason) = crate::operator::refusal_of(placed.view.state) {
+        return crate::operator::refused_response(req, reason, reopen_at(&placed.view), now);
+    }
+    if placed.view.state == crate::operator::PREQUEUE {
+        let opens = now + placed.view.eta_seconds * 1000;
+        let body = pages::prequeue(lang, opens, placed.view.poll_after_ms, now);
+        return pages::respond(req, 200, body, placed.set_cookie);
     }
     let view = WaitingView {
         position: placed.view.position,
