@@ -20,11 +20,13 @@ use xtask::stack::{Ports, Stack, StackOptions};
 
 pub use serde_json::json;
 
+pub mod launch;
+
 static BUILD: Once = Once::new();
 
 /// Builds origin-worker and registry-sim (a no-op when fresh) and checks
 /// the edge was built (`cargo xtask test` builds it before the tests).
-fn ensure_built() {
+pub fn ensure_built() {
     BUILD.call_once(|| {
         let status = Command::new("cargo")
             .args(["build", "--quiet", "-p", "origin-worker", "--bins"])

@@ -9,6 +9,8 @@ use xtask::secrets::Secrets;
 use xtask::stack::{Ports, Stack, StackOptions};
 use xtask::{proc, tools, workspace_root, Result};
 
+mod bench;
+
 const HELP: &str = "\
 cargo xtask <command>
 
@@ -234,6 +236,6 @@ fn fuzz_smoke() -> Result<()> {
     Ok(())
 }
 
-fn bench(_args: &[String]) -> Result<()> {
-    Err("bench: not wired yet".into())
+fn bench(args: &[String]) -> Result<()> {
+    bench::run(args)
 }

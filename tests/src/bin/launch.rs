@@ -1,0 +1,102 @@
+//! `launch`: the launch-day load test against the real local stack.
+//! `cargo xtask bench` runs it; see `launch --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use waitroom_e2e::launch::{self, Options, StackPlace};
+use xtask::stack::Ports;
+
+const HELP: &str = "\
+launch [flags]: simulate a citizen stampede against the local stack (loopback only)
+
+  --citizens N        citizens (default 3000)
+  --shards N          QueueShards (default 8)
+  --abandon F         share of citizens who stop polling at a random time (default 0.1)
+  --registry-rate N   registry limit in calls/s; admissions are paced to it (default 25)
+  --admit-per-minute N  admission pacing (default: registry rate x 60)
+  --burst S           arrival window in seconds, front-loaded (default 60)
+  --abandon-after S   heartbeat grace in seconds, >= 15 (default 45)
+  --time-limit S      hard bound on the run in seconds (default 240)
+  --seed N            plan seed (default 2021)
+  --port-block N      xtask::stack port block (default 90)
+  --bin-dir DIR       where origin-worker/registry-sim are (default target/release)
+  --out DIR           launch.json + launch.png (default target/bench)
+  --throughput-ratio F  heartbeat/bare ratio measured by the bench, copied into the report
+  --no-progress       no progress bar
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("launch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut opts = Options {
+        out_dir: Some(xtask::target_dir().join("bench")),
+        ..Options::default()
+    };
+    let mut block = 90;
+    let mut bin_dir = xtask::target_dir().join("release");
+    let mut ratio = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        let num = |v: String| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        match flag.as_str() {
+            "--citizens" => opts.citizens = num(value()?)? as usize,
+            "--shards" => opts.shards = num(value()?)? as u32,
+            "--abandon" => opts.abandon = num(value()?)?.clamp(0.0, 1.0),
+            "--registry-rate" => opts.registry_rate = num(value()?)?.max(1.0) as u32,
+            "--admit-per-minute" => opts.admit_per_minute = Some(num(value()?)? as u32),
+            "--burst" => opts.burst = Duration::from_secs_f64(num(value()?)?),
+            "--abandon-after" => opts.abandon_after_seconds = num(value()?)?.max(15.0) as u64,
+            "--time-limit" => opts.time_limit = Duration::from_secs_f64(num(value()?)?),
+            "--seed" => opts.seed = num(value()?)? as u64,
+            "--port-block" => block = num(value()?)? as u16,
+            "--bin-dir" => bin_dir = PathBuf::from(value()?),
+            "--out" => opts.out_dir = Some(PathBuf::from(value()?)),
+            "--throughput-ratio" => ratio = Some(num(value()?)?),
+            "--no-progress" => opts.progress_bar = false,
+            "--help" | "-h" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown flag {other}\n\n{HELP}")),
+        }
+    }
+    if !bin_dir.join("origin-worker").exists() {
+        return Err(format!(
+            "no origin-worker in {} (cargo build --release -p origin-worker --bins)",
+            bin_dir.display()
+        ));
+    }
+    let place = StackPlace {
+        ports: Ports::block(block),
+        state_dir: xtask::target_dir().join("bench/launch-state"),
+        bin_dir,
+    };
+    let mut report = launch::run_with_stack(&opts, &place)?;
+    report.throughput_ratio = ratio;
+    if let Some(dir) = &opts.out_dir {
+        report.write(dir)?;
+    }
+    print!("{}", report.table());
+    if let Some(dir) = &opts.out_dir {
+        println!(
+            "launch: wrote {} and {}",
+            dir.join("launch.json").display(),
+            dir.join("launch.png").display()
+        );
+    }
+    Ok(())
+}

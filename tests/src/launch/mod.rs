@@ -1,0 +1,406 @@
+//! The launch-day load generator (issue 9): a stampede of simulated citizens
+//! against the real local stack, and the figures an operator needs.
+//!
+//! # Layout
+//! - [`citizen`]: one citizen's visit (join, heartbeats, maybe abandon,
+//!   form, result, PDF), recording every request.
+//! - [`analysis`]: pure arithmetic (quantiles, overtaking, removal delays).
+//! - [`report`]: turns the records and the one-second samples into a
+//!   [`report::Report`], prints it as a table, writes it as JSON.
+//! - [`plot`]: the PNG over time.
+//!
+//! [`run_with_stack`] starts the stack itself (`xtask::stack`) and is what
+//! both the `launch` binary and the smoke test call.
+
+pub mod analysis;
+pub mod citizen;
+pub mod plot;
+pub mod report;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use waitroom_core::ticket::KeyRing;
+use xtask::secrets::Secrets;
+use xtask::stack::{Ports, Stack, StackOptions};
+
+use citizen::{Ctx, Plan, Progress, Record};
+
+/// Requests the generator keeps in flight at most (a browser-like client
+/// population over a bounded pool of connections).
+const MAX_IN_FLIGHT: usize = 256;
+/// registry-sim hands out at most this many sample citizens per call.
+const SAMPLE_CITIZENS: usize = 1000;
+/// After the last abandoner's last heartbeat, wait the grace period plus
+/// this much before checking it was removed.
+const REMOVAL_SLACK: Duration = Duration::from_secs(5);
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub citizens: usize,
+    pub shards: u32,
+    /// Share of citizens (0..=1) who stop polling at a random time.
+    pub abandon: f64,
+    /// The registry's limit (calls/s); the origin is told the same limit.
+    pub registry_rate: u32,
+    /// Admission pacing; default: the registry's rate (per minute).
+    pub admit_per_minute: Option<u32>,
+    /// Active-session cap; default: one minute of admissions.
+    pub total_active: Option<u32>,
+    pub abandon_after_seconds: u64,
+    pub session_minutes: u64,
+    /// Arrivals: everyone within this window, most of them at its start.
+    pub burst: Duration,
+    /// Hard bound on the whole run (after the stack is up).
+    pub time_limit: Duration,
+    pub seed: u64,
+    pub progress_bar: bool,
+    /// Where launch.json and launch.png go (none: not written).
+    pub out_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            citizens: 3000,
+            shards: 8,
+            abandon: 0.1,
+            registry_rate: 25,
+            admit_per_minute: None,
+            total_active: None,
+            abandon_after_seconds: 45,
+            session_minutes: 10,
+            burst: Duration::from_secs(60),
+            time_limit: Duration::from_secs(240),
+            seed: 2021,
+            progress_bar: true,
+            out_dir: None,
+        }
+    }
+}
+
+impl Options {
+    pub fn admit_per_minute(&self) -> u32 {
+        self.admit_per_minute.unwrap_or(self.registry_rate * 60)
+    }
+    pub fn total_active(&self) -> u32 {
+        self.total_active.unwrap_or(self.admit_per_minute())
+    }
+}
+
+/// Where the stack runs and which binaries it uses.
+#[derive(Debug, Clone)]
+pub struct StackPlace {
+    pub ports: Ports,
+    pub state_dir: PathBuf,
+    /// `target/debug` or `target/release` (origin-worker, registry-sim).
+    pub bin_dir: PathBuf,
+}
+
+/// One second of the room as the operator sees it.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Tick {
+    pub at_ms: u64,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub abandoned_total: u64,
+    pub registry_requests: u64,
+    pub registry_rate_limited: u64,
+}
+
+/// Starts the stack on `place`, runs the stampede, stops the stack.
+pub fn run_with_stack(opts: &Options, place: &StackPlace) -> Result<report::Report, String> {
+    let secrets = Secrets::generate(&place.bin_dir.join("origin-worker"))?;
+    let _ = std::fs::remove_dir_all(&place.state_dir);
+    let mut so = StackOptions::new(place.ports, secrets.clone(), place.state_dir.clone());
+    so.bin_dir = place.bin_dir.clone();
+    so.redis_aof = false;
+    let rate = opts.registry_rate.to_string();
+    so.edge_vars = vec![
+        ("SHARDS".into(), opts.shards.to_string()),
+        ("PAUSED".into(), "true".into()),
+        (
+            "NEW_USERS_PER_MINUTE".into(),
+            opts.admit_per_minute().to_string(),
+        ),
+        ("TOTAL_ACTIVE_USERS".into(), opts.total_active().to_string()),
+        ("SESSION_MINUTES".into(), opts.session_minutes.to_string()),
+        (
+            "ABANDON_AFTER_SECONDS".into(),
+            opts.abandon_after_seconds.to_string(),
+        ),
+    ];
+    so.origin_env = vec![("REGISTRY_RATE_PER_SEC".into(), rate.clone())];
+    so.registry_env = vec![("REGISTRY_SIM_RATE_PER_SEC".into(), rate)];
+    let stack = Stack::start(so)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let result = runtime.block_on(run(opts, &stack, &secrets));
+    drop(runtime);
+    drop(stack);
+    let report = result?;
+    if let Some(dir) = &opts.out_dir {
+        report.write(dir)?;
+    }
+    Ok(report)
+}
+
+/// A small deterministic generator (SplitMix64): reproducible plans per seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Every citizen's script. Arrival offsets are `burst · u²` (u uniform):
+/// half of everyone within the first quarter of the window. Abandoners give
+/// up at a uniform time within the wait the room could have made them do.
+fn plans(opts: &Options, people: &[Value]) -> Vec<Plan> {
+    let mut rng = Rng(opts.seed);
+    let longest_wait = opts.citizens as f64 / (opts.admit_per_minute().max(1) as f64 / 60.0);
+    let mut plans: Vec<Plan> = (0..opts.citizens)
+        .map(|i| {
+            let u = rng.next_f64();
+            let start_after = opts.burst.mul_f64(u * u);
+            let abandon_after = (rng.next_f64() < opts.abandon)
+                .then(|| Duration::from_secs_f64(1.0 + rng.next_f64() * longest_wait * 0.5));
+            Plan {
+                start_after,
+                abandon_after,
+                details: people[i % people.len()].clone(),
+                // 10.0.0.0/8: private, one per citizen.
+                client_ip: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+            }
+        })
+        .collect();
+    plans.sort_by_key(|p| p.start_after);
+    plans
+}
+
+async fn run(opts: &Options, stack: &Stack, secrets: &Secrets) -> Result<report::Report, String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(MAX_IN_FLIGHT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let edge = stack.opts.edge_url();
+    let registry = stack.opts.registry_url();
+    let admin = secrets.admin_token.clone();
+
+    let people: Vec<Value> = http
+        .get(format!(
+            "{registry}/citizens/sample?n={}",
+            SAMPLE_CITIZENS.min(opts.citizens.max(1))
+        ))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    if people.is_empty() {
+        return Err("registry-sim gave no sample citizens".into());
+    }
+    let plans = plans(opts, &people);
+
+    let keys = KeyRing::parse(&secrets.ticket_keys).map_err(|e| format!("{e:?}"))?;
+    let started = Instant::now();
+    let ctx = Arc::new(Ctx {
+        http: http.clone(),
+        edge: edge.clone(),
+        keys,
+        room: "passport".into(),
+        session_ms: opts.session_minutes * 60_000,
+        deadline: started + opts.time_limit,
+        in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        progress: Progress::default(),
+    });
+
+    // Open the doors.
+    let resp = http
+        .put(format!("{edge}/admin/config"))
+        .bearer_auth(&admin)
+        .json(&json!({ "paused": false }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("admin config: {}", resp.status()));
+    }
+    let started_ms = citizen::wall_ms();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(sample_every_second(
+        http.clone(),
+        edge.clone(),
+        registry.clone(),
+        admin.clone(),
+        stop_rx,
+    ));
+    let bar = progress_bar(opts);
+    let tasks: Vec<_> = plans
+        .into_iter()
+        .map(|p| tokio::spawn(citizen::visit(ctx.clone(), p)))
+        .collect();
+    let total = tasks.len() as u64;
+    let mut records: Vec<Record> = Vec::with_capacity(tasks.len());
+    let watcher = {
+        let ctx = ctx.clone();
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                let p = &ctx.progress;
+                let finished = p.finished.load(Ordering::Relaxed);
+                bar.set_position(finished);
+                bar.set_message(format!(
+                    "joined {} admitted {} pdf {} abandoned {}",
+                    p.joined.load(Ordering::Relaxed),
+                    p.admitted.load(Ordering::Relaxed),
+                    p.done.load(Ordering::Relaxed),
+                    p.abandoned.load(Ordering::Relaxed)
+                ));
+                if finished >= total {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    for t in tasks {
+        records.push(t.await.map_err(|e| e.to_string())?);
+    }
+    let _ = watcher.await;
+    bar.finish_and_clear();
+    let main_done_ms = citizen::wall_ms();
+
+    // Abandoners: once each is surely past its grace period, one last look.
+    let grace = Duration::from_secs(opts.abandon_after_seconds) + REMOVAL_SLACK;
+    let last_hb = records
+        .iter()
+        .filter(|r| r.outcome == citizen::Outcome::Abandoned)
+        .filter_map(|r| r.last_heartbeat_ms)
+        .max();
+    if let Some(last) = last_hb {
+        let due = last + grace.as_millis() as u64;
+        let now = citizen::wall_ms();
+        let remaining = Duration::from_millis(due.saturating_sub(now));
+        let left = ctx.deadline.saturating_duration_since(Instant::now()) + REMOVAL_SLACK;
+        tokio::time::sleep(remaining.min(left)).await;
+    }
+    let mut final_states = Vec::new();
+    for r in records
+        .iter_mut()
+        .filter(|r| r.outcome == citizen::Outcome::Abandoned)
+    {
+        let state = ctx
+            .status(r)
+            .await
+            .and_then(|b| b["state"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "error".into());
+        if state == "admitted" {
+            r.admitted_ms = ctx.admitted_at(r);
+        }
+        final_states.push(state);
+    }
+    let _ = stop_tx.send(true);
+    let ticks = sampler.await.map_err(|e| e.to_string())?;
+    let registry_stats: Value = http
+        .get(format!("{registry}/stats"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(report::Report::build(
+        opts,
+        report::Inputs {
+            started_ms,
+            main_done_ms,
+            elapsed: started.elapsed(),
+            records: &records,
+            abandoner_final_states: &final_states,
+            ticks: &ticks,
+            registry_stats: &registry_stats,
+        },
+    ))
+}
+
+fn progress_bar(opts: &Options) -> indicatif::ProgressBar {
+    if !opts.progress_bar {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(opts.citizens as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} citizens done  {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `GET /admin/stats` and registry-sim `/stats` once a second until told to stop.
+async fn sample_every_second(
+    http: reqwest::Client,
+    edge: String,
+    registry: String,
+    admin: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<Tick> {
+    let mut ticks = Vec::new();
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let get = |url: String, bearer: Option<&str>| {
+            let mut req = http.get(url);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            async move {
+                match req.send().await {
+                    Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                }
+            }
+        };
+        let (room, reg) = tokio::join!(
+            get(format!("{edge}/admin/stats"), Some(&admin)),
+            get(format!("{registry}/stats"), None)
+        );
+        if room.is_null() || reg.is_null() {
+            continue;
+        }
+        let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+        ticks.push(Tick {
+            at_ms: citizen::wall_ms(),
+            waiting: n(&room, "waiting"),
+            active: n(&room, "active"),
+            admitted_total: n(&room, "admitted_total"),
+            abandoned_total: n(&room, "abandoned_total"),
+            registry_requests: n(&reg, "requests"),
+            registry_rate_limited: n(&reg, "rate_limited"),
+        });
+    }
+    ticks
+}

@@ -1,0 +1,35 @@
+// Serves the built edge Worker (edge/build) straight from workerd through
+// Miniflare, without `wrangler dev` and its ~3x overhead: what
+// `cargo xtask bench` measures the heartbeat-vs-bare throughput ratio on.
+//
+// Environment: WAITROOM_MF_PORT (listen port on 127.0.0.1),
+// WAITROOM_MF_BINDINGS (JSON object of vars and secrets). Stops on SIGTERM.
+import { Miniflare } from "miniflare";
+
+const port = Number(process.env.WAITROOM_MF_PORT || "8797");
+const bindings = JSON.parse(process.env.WAITROOM_MF_BINDINGS || "{}");
+
+const mf = new Miniflare({
+  modules: true,
+  scriptPath: "edge/build/index.js",
+  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+  compatibilityDate: "2026-04-01",
+  durableObjects: {
+    QUEUE_SHARD: { className: "QueueShard", useSQLite: true },
+    COORDINATOR: { className: "Coordinator", useSQLite: true },
+  },
+  bindings,
+  cf: false,
+  host: "127.0.0.1",
+  port,
+});
+
+const url = await mf.ready;
+console.log(`miniflare: serving edge/build at ${url}`);
+
+const stop = async () => {
+  await mf.dispose();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

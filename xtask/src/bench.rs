@@ -1,0 +1,445 @@
+//! `cargo xtask bench`: criterion micro-benchmarks, the Prawn comparison,
+//! the heartbeat-vs-bare throughput ratio under workerd (Miniflare, not
+//! `wrangler dev`), the wasm size, and the launch-day load test. Every
+//! result lands in `target/bench/`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use xtask::proc::{self, Service};
+use xtask::secrets::Secrets;
+use xtask::stack::Ports;
+use xtask::{target_dir, tools, workspace_root, Result};
+
+/// The throughput measurement's Miniflare listens on this block's edge port.
+const MINIFLARE_BLOCK: u16 = 92;
+/// Distinct waiting tickets the heartbeat load rotates through.
+const COOKIES: usize = 2000;
+/// wrk's shape: the one TOOLCHAIN.md's reference figures used.
+const WRK_THREADS: &str = "-t2";
+const WRK_CONNECTIONS: &str = "-c50";
+
+const HELP: &str = "\
+cargo xtask bench [--quick] [--only micro|ratio|launch] [-- <launch flags>]
+
+  --quick        shorter criterion runs, 5 s wrk runs, a 1000-citizen launch
+  --only X       run one part: micro (criterion + Prawn), ratio (Miniflare + wrk), launch
+  -- flags       passed to the load generator (see `cargo run -p waitroom-e2e --bin launch -- --help`)
+";
+
+struct Args {
+    quick: bool,
+    only: Option<String>,
+    launch: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Args> {
+    let mut a = Args {
+        quick: false,
+        only: None,
+        launch: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--quick" => a.quick = true,
+            "--only" => a.only = it.next().cloned(),
+            "--" => a.launch = it.by_ref().cloned().collect(),
+            "--help" | "-h" => return Err(HELP.into()),
+            other => return Err(format!("unknown flag {other}\n\n{HELP}")),
+        }
+    }
+    Ok(a)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let args = parse(args)?;
+    let wants = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
+    let out = target_dir().join("bench");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    tools::ensure_all()?;
+    let mut written: Vec<PathBuf> = Vec::new();
+    if wants("micro") {
+        written.extend(micro(&args, &out)?);
+    }
+    let mut ratio = None;
+    if wants("ratio") || wants("launch") {
+        tools::build_edge_if_stale()?;
+        tools::build_origin(true)?;
+    }
+    if wants("ratio") {
+        let (r, file) = throughput(&args, &out)?;
+        ratio = Some(r);
+        written.push(file);
+    }
+    if wants("launch") {
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(workspace_root()).args([
+            "run",
+            "--release",
+            "-p",
+            "waitroom-e2e",
+            "--bin",
+            "launch",
+            "--",
+        ]);
+        if args.quick {
+            cmd.args(["--citizens", "1000", "--burst", "20"]);
+        }
+        if let Some(r) = ratio {
+            cmd.args(["--throughput-ratio", &format!("{r:.3}")]);
+        }
+        cmd.args(&args.launch);
+        proc::run(&mut cmd)?;
+        written.push(out.join("launch.json"));
+        written.push(out.join("launch.png"));
+    }
+    println!("\nxtask bench: results");
+    for f in written {
+        println!("  {}", f.display());
+    }
+    Ok(())
+}
+
+/// Runs `cmd` through `tee` so the figures are both shown and kept.
+fn run_teed(cmd: &str, file: &Path) -> Result<()> {
+    proc::run(
+        Command::new("bash")
+            .current_dir(workspace_root())
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; {cmd} 2>&1 | tee '{}'",
+                file.display()
+            )),
+    )
+}
+
+/// The criterion benches and the Ruby Prawn side of the passport comparison.
+fn micro(args: &Args, out: &Path) -> Result<Vec<PathBuf>> {
+    let criterion = if args.quick {
+        " -- --warm-up-time 1 --measurement-time 3"
+    } else {
+        ""
+    };
+    let mut files = Vec::new();
+    for (pkg, bench) in [
+        ("waitroom-core", "ticket"),
+        ("waitroom-core", "queue"),
+        ("origin-worker", "passport"),
+    ] {
+        let file = out.join(format!("{bench}.txt"));
+        run_teed(
+            &format!("cargo bench -p {pkg} --bench {bench}{criterion}"),
+            &file,
+        )?;
+        files.push(file);
+    }
+    let prawn = workspace_root().join("origin-worker/benches/prawn_passport.rb");
+    if prawn.exists() {
+        tools::ensure_apt(&[
+            ("/usr/bin/ruby", "ruby"),
+            (
+                "/usr/share/rubygems-integration/all/gems/prawn-2.4.0",
+                "ruby-prawn",
+            ),
+            ("/usr/lib/ruby/vendor_ruby/rqrcode.rb", "ruby-rqrcode"),
+            ("/usr/lib/ruby/vendor_ruby/chunky_png.rb", "ruby-chunky-png"),
+        ])?;
+        let file = out.join("prawn.txt");
+        let n = if args.quick { 50 } else { 200 };
+        run_teed(&format!("ruby '{}' {n}", prawn.display()), &file)?;
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// One wrk run: requests/s, p50 and p99 (ms), non-2xx count.
+#[derive(Debug, Clone, Copy)]
+struct WrkRun {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+/// wrk prints latencies as `1.23ms`, `456.00us` or `1.02s`.
+fn wrk_ms(s: &str) -> Option<f64> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let v: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => v / 1000.0,
+        "ms" => v,
+        "s" => v * 1000.0,
+        "m" => v * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(text: &str) -> Option<WrkRun> {
+    let mut run = WrkRun {
+        rps: 0.0,
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        non_2xx: 0,
+    };
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => run.rps = v.parse().ok()?,
+            ["50%", v] => run.p50_ms = wrk_ms(v)?,
+            ["99%", v] => run.p99_ms = wrk_ms(v)?,
+            ["Non-2xx", "or", "3xx", "responses:", v] => run.non_2xx = v.parse().ok()?,
+            _ => {}
+        }
+    }
+    (run.rps > 0.0).then_some(run)
+}
+
+fn wrk(url: &str, script: Option<(&Path, &Path)>, seconds: u64) -> Result<(WrkRun, String)> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        WRK_THREADS,
+        WRK_CONNECTIONS,
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some((lua, _)) = script {
+        cmd.arg("-s").arg(lua);
+    }
+    cmd.arg(url);
+    if let Some((_, cookies)) = script {
+        cmd.arg("--").arg(cookies);
+    }
+    let text =
+        proc::output(&mut cmd).ok_or_else(|| format!("wrk failed: {}", proc::describe(&cmd)))?;
+    let run = parse_wrk(&text).ok_or_else(|| format!("cannot read wrk's output:\n{text}"))?;
+    Ok((run, text))
+}
+
+/// `POST /queue/join` over a raw socket: the waiting ticket, if any.
+fn join(port: u16, client: usize) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let ip = format!(
+        "10.{}.{}.{}",
+        (client >> 16) & 255,
+        (client >> 8) & 255,
+        client & 255
+    );
+    write!(
+        s,
+        "POST /queue/join HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n\
+         CF-Connecting-IP: {ip}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let head = text.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if !k.eq_ignore_ascii_case("set-cookie") {
+            return None;
+        }
+        let pair = v.trim().split(';').next()?;
+        pair.strip_prefix("__Host-waitroom=").map(str::to_string)
+    })
+}
+
+const WRK_LUA: &str = r#"-- Heartbeats from many waiting citizens: each request carries the next ticket.
+local tickets = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do tickets[#tickets + 1] = line end
+  i = math.random(#tickets)
+end
+request = function()
+  i = i % #tickets + 1
+  return wrk.format("GET", "/queue/status", {
+    ["Accept"] = "application/json",
+    ["Cookie"] = "__Host-waitroom=" .. tickets[i],
+  })
+end
+"#;
+
+/// The wrangler.toml `[vars]`, as the deployed Worker gets them.
+fn wrangler_vars() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(workspace_root().join("wrangler.toml")).unwrap_or_default();
+    let mut in_vars = false;
+    let mut vars = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_vars = line == "[vars]";
+            continue;
+        }
+        if !in_vars {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"');
+            vars.push((k.trim().to_string(), v.to_string()));
+        }
+    }
+    vars
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Gzipped size of the edge's wasm (bytes raw, bytes gzipped -9).
+fn wasm_size() -> (u64, u64) {
+    let wasm = workspace_root().join("edge/build/index_bg.wasm");
+    let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+    let gz = proc::output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -9c '{}' | wc -c", wasm.display())),
+    )
+    .and_then(|s| s.trim().parse().ok())
+    .unwrap_or(0);
+    (raw, gz)
+}
+
+/// Heartbeat (`GET /queue/status` with valid waiting tickets) vs bare
+/// `GET /healthz` on the same Worker, same run, under workerd via Miniflare.
+fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
+    tools::ensure_apt(&[("/usr/bin/wrk", "wrk")])?;
+    let port = Ports::block(MINIFLARE_BLOCK).edge;
+    let secrets = Secrets::generate(&target_dir().join("release/origin-worker"))?;
+    let mut bindings: Vec<(String, String)> = wrangler_vars();
+    bindings.retain(|(k, _)| k != "PAUSED");
+    // Paused: nobody is admitted, so every request is the heartbeat path.
+    bindings.push(("PAUSED".into(), "true".into()));
+    for (k, v) in secrets.as_pairs() {
+        bindings.push((k.to_string(), v.to_string()));
+    }
+    let body = bindings
+        .iter()
+        .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = out.join("throughput");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let log = dir.join("miniflare.log");
+    let mut cmd = Command::new("node");
+    cmd.current_dir(workspace_root())
+        .arg("xtask/bench/miniflare-serve.mjs")
+        .env("WAITROOM_MF_PORT", port.to_string())
+        .env("WAITROOM_MF_BINDINGS", format!("{{{body}}}"));
+    let mut server = Service::spawn("miniflare", &mut cmd, &log)?;
+    let result = (|| {
+        proc::wait_until("miniflare", Duration::from_secs(60), || {
+            server.has_exited() || proc::http_get_status(port, "/healthz") == Some(200)
+        })?;
+        if server.has_exited() {
+            return Err(format!("miniflare exited; see {}", log.display()));
+        }
+        eprintln!("xtask: joining {COOKIES} waiting citizens");
+        let tickets: Vec<String> = (0..COOKIES).filter_map(|i| join(port, i)).collect();
+        if tickets.len() < COOKIES / 2 {
+            return Err(format!(
+                "only {} of {COOKIES} joins gave a ticket",
+                tickets.len()
+            ));
+        }
+        let cookies = dir.join("tickets.txt");
+        std::fs::write(&cookies, tickets.join("\n") + "\n").map_err(|e| e.to_string())?;
+        let lua = dir.join("heartbeat.lua");
+        std::fs::write(&lua, WRK_LUA).map_err(|e| e.to_string())?;
+        let seconds = if args.quick { 5 } else { 15 };
+        let base = format!("http://127.0.0.1:{port}");
+        let mut bare = Vec::new();
+        let mut beat = Vec::new();
+        let mut raw = String::new();
+        // Alternate, so a noisy neighbour hurts both sides alike.
+        for round in 0..2 {
+            let (b, t) = wrk(&format!("{base}/healthz"), None, seconds)?;
+            raw.push_str(&format!("## round {round}: /healthz\n{t}\n"));
+            bare.push(b);
+            let (h, t) = wrk(
+                &format!("{base}/queue/status"),
+                Some((&lua, &cookies)),
+                seconds,
+            )?;
+            raw.push_str(&format!("## round {round}: /queue/status\n{t}\n"));
+            beat.push(h);
+        }
+        std::fs::write(dir.join("wrk.txt"), raw).map_err(|e| e.to_string())?;
+        Ok((bare, beat, tickets.len()))
+    })();
+    server.stop(Duration::from_secs(5));
+    let (bare, beat, tickets) = result?;
+    let mean = |v: &[WrkRun], f: fn(&WrkRun) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    let bare_rps = mean(&bare, |r| r.rps);
+    let beat_rps = mean(&beat, |r| r.rps);
+    let ratio = beat_rps / bare_rps;
+    let (wasm_raw, wasm_gz) = wasm_size();
+    let non_2xx: u64 = beat.iter().chain(&bare).map(|r| r.non_2xx).sum();
+    let json = format!(
+        "{{\n  \"runner\": \"workerd via Miniflare (node xtask/bench/miniflare-serve.mjs)\",\n  \
+         \"wrk\": \"{WRK_THREADS} {WRK_CONNECTIONS} --latency, 2 alternating rounds\",\n  \
+         \"waiting_tickets\": {tickets},\n  \
+         \"healthz\": {{\"rps\": {:.0}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}},\n  \
+         \"queue_status\": {{\"rps\": {:.0}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}},\n  \
+         \"ratio\": {ratio:.3},\n  \"non_2xx\": {non_2xx},\n  \
+         \"wasm_bytes\": {wasm_raw},\n  \"wasm_gzip_bytes\": {wasm_gz}\n}}\n",
+        bare_rps,
+        mean(&bare, |r| r.p50_ms),
+        mean(&bare, |r| r.p99_ms),
+        beat_rps,
+        mean(&beat, |r| r.p50_ms),
+        mean(&beat, |r| r.p99_ms),
+    );
+    let file = out.join("throughput.json");
+    std::fs::write(&file, &json).map_err(|e| e.to_string())?;
+    println!(
+        "\nheartbeat vs bare route (workerd via Miniflare, wrk {WRK_THREADS} {WRK_CONNECTIONS}):"
+    );
+    println!(
+        "  GET /healthz        {bare_rps:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+        mean(&bare, |r| r.p50_ms),
+        mean(&bare, |r| r.p99_ms)
+    );
+    println!(
+        "  GET /queue/status   {beat_rps:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({tickets} tickets)",
+        mean(&beat, |r| r.p50_ms),
+        mean(&beat, |r| r.p99_ms)
+    );
+    println!("  ratio               {ratio:>8.2}  (target >= 0.5); non-2xx answers: {non_2xx}");
+    println!(
+        "  edge wasm           {} KiB, {} KiB gzipped (target < 1024 KiB)",
+        wasm_raw / 1024,
+        wasm_gz / 1024
+    );
+    Ok((ratio, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let text = "Running 5s test @ http://127.0.0.1:1/healthz\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%  800.00us\n     99%    1.02s\n  12345 requests in 5.00s, 1.00MB read\n  Non-2xx or 3xx responses: 7\nRequests/sec:   2469.00\n";
+        let r = parse_wrk(text).expect("parsed");
+        assert_eq!(r.rps, 2469.0);
+        assert_eq!(r.p50_ms, 1.5);
+        assert_eq!(r.p99_ms, 1020.0);
+        assert_eq!(r.non_2xx, 7);
+    }
+}
