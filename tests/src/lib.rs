@@ -66,6 +66,12 @@ impl Setup {
         self.opts.registry_env.push((k.into(), v.into()));
         self
     }
+    /// Redis with its append-only file, as dev and the README run it
+    /// (the harness default is off, for speed).
+    pub fn redis_aof(mut self, on: bool) -> Self {
+        self.opts.redis_aof = on;
+        self
+    }
     pub fn start(self) -> TestStack {
         let stack = Stack::start(self.opts).unwrap_or_else(|e| panic!("stack did not start: {e}"));
         let http = Client::builder()
