@@ -17,6 +17,7 @@
 //! - [`operator`]: queue modes, scheduled opening and its lottery, queue full,
 //!   bypass paths, revocations.
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
+//! - [`passport_request`]: the passport request body, validated field by field.
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
 pub mod coordinator;
@@ -25,6 +26,7 @@ pub mod eta;
 pub mod fenwick;
 pub mod operator;
 pub mod page;
+pub mod passport_request;
 pub mod queue;
 pub mod secret;
 pub mod ticket;

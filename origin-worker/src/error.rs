@@ -133,3 +133,15 @@ impl IntoResponse for AppError {
         resp
     }
 }
+
+impl From<waitroom_core::passport_request::RequestError> for AppError {
+    fn from(e: waitroom_core::passport_request::RequestError) -> Self {
+        use waitroom_core::passport_request::RequestError;
+        match e {
+            RequestError::MalformedJson => AppError::MalformedJson,
+            RequestError::InvalidField { field, message } => {
+                AppError::InvalidField { field, message }
+            }
+        }
+    }
+}
