@@ -171,6 +171,30 @@ impl TestStack {
     }
 }
 
+/// Wall-clock milliseconds since the epoch (to sign tickets in tests).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+/// The contract's passport body for a citizen from registry-sim's sample.
+pub fn passport_body(c: &Value) -> Value {
+    json!({
+        "given_name": c["given_name"], "family_name": c["family_name"],
+        "date_of_birth": c["date_of_birth"], "national_id": c["national_id"], "email": c["email"],
+    })
+}
+
+/// Each citizen's current position (a heartbeat each); 0 when not waiting.
+pub fn positions(citizens: &mut [Citizen<'_>]) -> Vec<u64> {
+    citizens
+        .iter_mut()
+        .map(|c| c.status()["position"].as_u64().unwrap_or(0))
+        .collect()
+}
+
 /// Waits until `f` returns `Some`, polling every 200 ms, or panics naming `what`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

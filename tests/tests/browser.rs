@@ -17,5 +17,8 @@ fn citizen_pages_in_chromium() {
         .env("REGISTRY_URL", s.stack.opts.registry_url())
         .status()
         .expect("node runs the browser scenarios");
-    assert!(status.success(), "browser scenarios failed (see the `not ok` lines above)");
+    assert!(
+        status.success(),
+        "browser scenarios failed (see the `not ok` lines above)"
+    );
 }

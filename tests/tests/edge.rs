@@ -8,20 +8,6 @@ use waitroom_e2e::*;
 
 const TICK: Duration = Duration::from_millis(1_100);
 
-fn positions(citizens: &mut [Citizen<'_>]) -> Vec<u64> {
-    citizens
-        .iter_mut()
-        .map(|c| c.status()["position"].as_u64().unwrap_or(0))
-        .collect()
-}
-
-fn passport_body(c: &serde_json::Value) -> serde_json::Value {
-    json!({
-        "given_name": c["given_name"], "family_name": c["family_name"],
-        "date_of_birth": c["date_of_birth"], "national_id": c["national_id"], "email": c["email"],
-    })
-}
-
 #[test]
 fn exact_positions_fifo_admission_and_only_admitted_reach_the_origin() {
     let s = setup("edge_fifo", 0).start();

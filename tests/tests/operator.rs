@@ -3,33 +3,12 @@
 //! revocation, configuration validation, the dashboard page. Port blocks
 //! 10..19.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use waitroom_core::operator::format_rfc3339;
 use waitroom_e2e::*;
 
 const TICK: Duration = Duration::from_millis(1_100);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn positions(citizens: &mut [Citizen<'_>]) -> Vec<u64> {
-    citizens
-        .iter_mut()
-        .map(|c| c.status()["position"].as_u64().unwrap_or(0))
-        .collect()
-}
-
-fn passport_body(c: &serde_json::Value) -> serde_json::Value {
-    json!({
-        "given_name": c["given_name"], "family_name": c["family_name"],
-        "date_of_birth": c["date_of_birth"], "national_id": c["national_id"], "email": c["email"],
-    })
-}
 
 #[test]
 fn prequeue_then_one_lottery_at_event_start_then_fifo() {

@@ -62,9 +62,9 @@ fn tickets_broken_in_every_way_are_no_tickets_and_never_admitted() {
         bad.push(("payload end".into(), flip(t, mac_at - 2).into_bytes()));
         bad.push(("mac bit".into(), flip(t, mac_at + 5).into_bytes()));
         bad.push(("mac last".into(), flip(t, t.len() - 1).into_bytes()));
-        bad.push(("mac truncated".into(), t[..t.len() - 1].as_bytes().to_vec()));
+        bad.push(("mac truncated".into(), t.as_bytes()[..t.len() - 1].to_vec()));
         bad.push(("mac extended".into(), format!("{t}A").into_bytes()));
-        bad.push(("mac dropped".into(), t[..mac_at - 1].as_bytes().to_vec()));
+        bad.push(("mac dropped".into(), t.as_bytes()[..mac_at - 1].to_vec()));
     }
     bad.push(("retired key".into(), retired.clone().into_bytes()));
     bad.push(("base64 garbage".into(), b"v1.k1.!!**??.$$%%^^".to_vec()));
@@ -252,17 +252,14 @@ fn the_origin_refuses_whatever_did_not_come_through_the_edge() {
         ),
         (
             "body changed after signing",
-            {
-                let r = edge_signed(
-                    &s,
-                    post(Some(&admission(&ring, "passport", &ticket_id(4)))),
-                    "POST",
-                    path,
-                    now,
-                    &body,
-                );
-                r
-            },
+            edge_signed(
+                &s,
+                post(Some(&admission(&ring, "passport", &ticket_id(4)))),
+                "POST",
+                path,
+                now,
+                &body,
+            ),
             {
                 let mut b = body.clone();
                 b.pop();
@@ -373,9 +370,9 @@ fn the_origin_refuses_whatever_did_not_come_through_the_edge() {
 }
 
 /// Attack 9: (what, content type, body, status, field of a 422).
-fn bad_bodies(
-    c: &serde_json::Value,
-) -> Vec<(String, &'static str, Vec<u8>, u16, Option<&'static str>)> {
+type BadBody = (String, &'static str, Vec<u8>, u16, Option<&'static str>);
+
+fn bad_bodies(c: &serde_json::Value) -> Vec<BadBody> {
     let good = passport_body(c);
     let with = |f: &str, v: serde_json::Value| {
         let mut b = good.clone();

@@ -3,28 +3,13 @@
 
 #![allow(dead_code)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::blocking::RequestBuilder;
-use serde_json::Value;
+
 use waitroom_core::edge_auth::{sign_request, EDGE_AUTH_HEADER};
 use waitroom_core::ticket::{self, AdmissionClaims, Claims, KeyRing};
 use waitroom_e2e::*;
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// The contract's passport body for a citizen from registry-sim's sample.
-pub fn passport_body(c: &Value) -> Value {
-    json!({
-        "given_name": c["given_name"], "family_name": c["family_name"],
-        "date_of_birth": c["date_of_birth"], "national_id": c["national_id"], "email": c["email"],
-    })
-}
 
 /// Joins each citizen, lets the Coordinator admit them all (10 a second),
 /// and pauses admissions again.
