@@ -139,15 +139,22 @@ fn micro(args: &Args, out: &Path) -> Result<Vec<PathBuf>> {
     }
     let prawn = workspace_root().join("origin-worker/benches/prawn_passport.rb");
     if prawn.exists() {
-        tools::ensure_apt(&[
-            ("/usr/bin/ruby", "ruby"),
-            (
-                "/usr/share/rubygems-integration/all/gems/prawn-2.4.0",
-                "ruby-prawn",
-            ),
-            ("/usr/lib/ruby/vendor_ruby/rqrcode.rb", "ruby-rqrcode"),
-            ("/usr/lib/ruby/vendor_ruby/chunky_png.rb", "ruby-chunky-png"),
-        ])?;
+        let loads = |libs: &str| {
+            Command::new("ruby")
+                .args(["-e", libs])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let libs = "require 'prawn'; require 'rqrcode'; require 'chunky_png'";
+        if !loads(libs) {
+            // The marker files are version-specific: ask apt for all four.
+            tools::ensure_apt(&[
+                ("/nonexistent/ruby", "ruby"),
+                ("/nonexistent/ruby-prawn", "ruby-prawn"),
+                ("/nonexistent/ruby-rqrcode", "ruby-rqrcode"),
+                ("/nonexistent/ruby-chunky-png", "ruby-chunky-png"),
+            ])?;
+        }
         let file = out.join("prawn.txt");
         let n = if args.quick { 50 } else { 200 };
         run_teed(&format!("ruby '{}' {n}", prawn.display()), &file)?;
