@@ -153,7 +153,6 @@ fn test(args: &[String]) -> Result<()> {
     report_wasm_size();
     deploy_dry_run()?;
     fuzz_smoke()?;
-    tools::build_origin(false)?;
     // Last, so the runner's summary line ends the output.
     let mut nextest = cargo(&[
         "nextest",

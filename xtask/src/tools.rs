@@ -194,12 +194,29 @@ pub fn build_edge() -> Result<()> {
 }
 
 /// Builds origin-worker and registry-sim (`release` for benchmarks).
+///
+/// The debug build is exactly the build `cargo nextest run --workspace`
+/// makes (`cargo test --no-run` over the same packages): cargo unifies
+/// features over what it builds, so any other selection (say `-p
+/// origin-worker --bins`) would compile the origin's dependency tree a second
+/// time with other features, and every switch between `dev` and `test` would
+/// rebuild it. One build, shared by dev, the tests and the e2e harness.
 pub fn build_origin(release: bool) -> Result<()> {
     let mut cmd = Command::new("cargo");
-    cmd.args(["build", "-p", "origin-worker", "--bins"])
-        .current_dir(workspace_root());
+    cmd.current_dir(workspace_root());
     if release {
-        cmd.arg("--release");
+        cmd.args(["build", "--release", "-p", "origin-worker", "--bins"]);
+    } else {
+        cmd.args(NATIVE_TEST_BUILD);
     }
     proc::run(&mut cmd)
 }
+
+/// `cargo` arguments of the one debug build of the native workspace.
+pub const NATIVE_TEST_BUILD: &[&str] = &[
+    "test",
+    "--no-run",
+    "--workspace",
+    "--exclude",
+    "waitroom-edge",
+];
