@@ -39,6 +39,14 @@ const SAMPLE_CITIZENS: usize = 1000;
 /// this much before checking it was removed.
 const REMOVAL_SLACK: Duration = Duration::from_secs(5);
 
+/// How long the room tolerates silence before dropping an entry: the core's
+/// `ShardConfig::expiry_grace_ms`, i.e. `abandon_after` plus the last-seen
+/// write granularity the coordinator sets (`abandon_after / 6`, at most 10 s).
+pub fn silence_tolerated_ms(abandon_after_seconds: u64) -> u64 {
+    let abandon = abandon_after_seconds * 1000;
+    abandon + (abandon / 6).min(10_000)
+}
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -291,7 +299,8 @@ async fn run(opts: &Options, stack: &Stack, secrets: &Secrets) -> Result<report:
     let main_done_ms = citizen::wall_ms();
 
     // Abandoners: once each is surely past its grace period, one last look.
-    let grace = Duration::from_secs(opts.abandon_after_seconds) + REMOVAL_SLACK;
+    let grace =
+        Duration::from_millis(silence_tolerated_ms(opts.abandon_after_seconds)) + REMOVAL_SLACK;
     let last_hb = records
         .iter()
         .filter(|r| r.outcome == citizen::Outcome::Abandoned)

@@ -285,7 +285,7 @@ impl Report {
         };
 
         // Abandonment.
-        let grace_ms = opts.abandon_after_seconds * 1000;
+        let grace_ms = super::silence_tolerated_ms(opts.abandon_after_seconds);
         let abandoners: Vec<&Record> = i
             .records
             .iter()
