@@ -218,11 +218,13 @@ fn http_get(url: &str) -> Result<String, String> {
     let mut stream =
         TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).map_err(|e| format!("{url}: {e}"))?;
     stream.set_read_timeout(Some(HTTP_TIMEOUT)).ok();
-    write!(
-        stream,
+    // One write: the request goes out in one segment.
+    let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("{url}: {e}"))?;
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{url}: {e}"))?;
     let mut response = Vec::new();
     stream
         .take(MAX_KEYS_RESPONSE)

@@ -37,7 +37,7 @@ const PAGE_W: f32 = 595.28; // A4 in points
 const PAGE_H: f32 = 841.89;
 const MARGIN: f32 = 56.7; // 20 mm
 const QR_SIZE: f32 = 255.0; // 90 mm, quiet zone included
-const RECORD_HEIGHT: f32 = 44.0;
+const RECORD_HEIGHT: f32 = 54.0;
 /// Lowest baseline a record may start at before it moves to a new page.
 const BOTTOM_LIMIT: f32 = 70.0;
 
@@ -373,11 +373,18 @@ fn layout(c: &mut Canvas, p: &Page<'_>) {
             false,
             black(),
             &format!(
-                "Product: {}  ·  Manufacturer: {}  ·  Issuer: {}",
+                "Product: {}  ·  Manufacturer: {}",
                 named(&r.product),
                 named(&r.manufacturer),
-                r.issuer
             ),
+        );
+        c.text(
+            left + 14.0,
+            y - 38.0,
+            8.5,
+            false,
+            black(),
+            &format!("Issuer: {}", r.issuer),
         );
         y -= RECORD_HEIGHT;
     }
