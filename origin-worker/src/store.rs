@@ -127,14 +127,34 @@ pub struct Store {
     queued_ttl: Duration,
 }
 
+/// How long one connection attempt to Redis may take.
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one Redis command may take before the request fails with 503.
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Store {
     /// Connects (retrying while Redis is not up yet) and makes sure the
     /// stream and its consumer group exist.
     pub async fn connect(url: &str, queued_ttl: Duration) -> Result<Store, redis::RedisError> {
         let client = redis::Client::open(url)?;
+        // Bounded waits: while Redis is down or restarting, a request must
+        // fail fast (503 + Retry-After), never hang its HTTP client.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+            .set_response_timeout(REDIS_RESPONSE_TIMEOUT)
+            // Reconnect backoff: redis-rs hands `factor` to backon as the
+            // multiplier of a 1 s base (its default of 100 meant 100 s, then
+            // 10,000 s between attempts, and every request queued behind
+            // them). Double from 1 s, never wait more than a second.
+            .set_factor(2)
+            .set_max_delay(1_000)
+            .set_number_of_retries(2);
         let mut attempt = 0;
         let con = loop {
-            match client.get_connection_manager().await {
+            match client
+                .get_connection_manager_with_config(config.clone())
+                .await
+            {
                 Ok(c) => break c,
                 Err(e) if attempt < 30 => {
                     attempt += 1;
