@@ -68,7 +68,14 @@ impl DurableObject for Coordinator {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.tick().await?;
+        if let Err(e) = self.tick().await {
+            // Never let a failed tick stop the room: log it and tick again soon.
+            console_error!("tick failed: {e}");
+            self.state
+                .storage()
+                .set_alarm(std::time::Duration::from_millis(TICK_MS))
+                .await?;
+        }
         Response::ok("ticked")
     }
 }
@@ -128,18 +135,25 @@ impl Coordinator {
         Ok(merged)
     }
 
+    /// The controller is stored as JSON text, not as a structured value:
+    /// it holds 64-bit seeds, which a JS number (what the storage API's
+    /// structured values become) cannot represent exactly.
     async fn controller(&self) -> Result<AdmissionController> {
-        Ok(self
-            .state
-            .storage()
-            .get(KEY_CONTROLLER)
-            .await?
+        let raw: Option<String> = self.state.storage().get(KEY_CONTROLLER).await?;
+        Ok(raw
+            .and_then(|r| serde_json::from_str(&r).ok())
             .unwrap_or_default())
     }
 
     async fn handle_wake(&self) -> Result<Response> {
         let storage = self.state.storage();
-        if storage.get_alarm().await?.is_none() {
+        // No alarm, or one long overdue (a tick that failed, or an alarm
+        // lost with a restart): tick now.
+        let overdue = match storage.get_alarm().await? {
+            None => true,
+            Some(at) => (at.max(0) as u64).saturating_add(3 * TICK_MS) < now_ms(),
+        };
+        if overdue {
             storage
                 .set_alarm(std::time::Duration::from_millis(10))
                 .await?;
@@ -259,7 +273,9 @@ impl Coordinator {
                 console_error!("tick {tick_id}: grant failed: {e}");
             }
         }
-        storage.put(KEY_CONTROLLER, &controller).await?;
+        let controller_json =
+            serde_json::to_string(&controller).map_err(|e| Error::RustError(e.to_string()))?;
+        storage.put(KEY_CONTROLLER, controller_json).await?;
         storage.put(KEY_TICK, tick_id).await?;
         let busy = plan.stats.waiting > 0 || plan.stats.active > 0;
         if busy {

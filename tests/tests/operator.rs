@@ -297,11 +297,11 @@ fn config_changes_are_validated_and_the_dashboard_page_is_public() {
     }
     let (code, body) = s.configure(json!({
         "mode": "random", "max_wait_minutes": 30,
-        "prequeue_start": 1_900_000_000_000u64, "event_start": "2030-03-17T18:00:00+01:00",
+        "prequeue_start": 1_900_000_000_000u64, "event_start": "2030-03-17T19:00:00+01:00",
     }));
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["prequeue_start"], "2030-03-17T17:46:40Z");
-    assert_eq!(body["event_start"], "2030-03-17T17:00:00Z");
+    assert_eq!(body["event_start"], "2030-03-17T18:00:00Z");
     let stats = s.stats();
     assert_eq!(stats["config"]["mode"], "random", "{stats}");
     assert_eq!(stats["config"]["max_wait_minutes"], 30);
