@@ -59,7 +59,7 @@ impl DurableObject for Coordinator {
         match req.path().as_str() {
             "/wake" => self.handle_wake().await,
             "/stats" => self.handle_stats().await,
-            "/config" => self.handle_config(req.json().await?).await,
+            "/config" => self.handle_config(protocol::read(&mut req).await?).await,
             "/replay" if config::var(&self.env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1") => {
                 self.handle_replay().await
             }

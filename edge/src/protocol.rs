@@ -74,3 +74,11 @@ pub async fn wake_coordinator(env: &Env) -> Result<()> {
     let _: serde_json::Value = call(&coordinator(env)?, "/wake", &serde_json::json!({})).await?;
     Ok(())
 }
+
+/// Decodes a JSON request body with serde_json. (`Request::json` goes
+/// through a JS value, which turns 64-bit integers such as seeds into
+/// lossy floats.)
+pub async fn read<T: DeserializeOwned>(req: &mut Request) -> Result<T> {
+    let text = req.text().await?;
+    serde_json::from_str(&text).map_err(|e| Error::RustError(format!("bad internal request: {e}")))
+}

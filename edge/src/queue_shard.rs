@@ -110,15 +110,15 @@ impl DurableObject for QueueShard {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
         match path.as_str() {
-            "/join" => self.handle_join(req.json().await?).await,
-            "/status" => self.handle_status(req.json().await?),
-            "/peek" => self.handle_peek(req.json().await?),
-            "/leave" => self.handle_leave(req.json().await?),
-            "/release" => self.handle_release(req.json().await?),
-            "/summary" => self.handle_summary(req.json().await?),
-            "/grant" => self.handle_grant(req.json().await?),
-            "/revoke" => self.handle_revoke(req.json().await?),
-            "/check" => self.handle_check(req.json().await?),
+            "/join" => self.handle_join(protocol::read(&mut req).await?).await,
+            "/status" => self.handle_status(protocol::read(&mut req).await?),
+            "/peek" => self.handle_peek(protocol::read(&mut req).await?),
+            "/leave" => self.handle_leave(protocol::read(&mut req).await?),
+            "/release" => self.handle_release(protocol::read(&mut req).await?),
+            "/summary" => self.handle_summary(protocol::read(&mut req).await?),
+            "/grant" => self.handle_grant(protocol::read(&mut req).await?),
+            "/revoke" => self.handle_revoke(protocol::read(&mut req).await?),
+            "/check" => self.handle_check(protocol::read(&mut req).await?),
             _ => Response::error("not found", 404),
         }
     }

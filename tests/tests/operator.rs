@@ -21,6 +21,8 @@ fn prequeue_then_one_lottery_at_event_start_then_fifo() {
     }));
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["event_start"], format_rfc3339(event));
+    // Settings reach the shards with the next tick's grants.
+    std::thread::sleep(TICK * 2);
 
     // Pre-queue: a place, no position, a countdown until the event.
     let mut people: Vec<_> = (0..6).map(|_| s.citizen()).collect();
@@ -43,7 +45,7 @@ fn prequeue_then_one_lottery_at_event_start_then_fifo() {
     assert!(html.contains("fila previa"), "Spanish countdown page");
 
     // The event starts: one draw, then positions hold still.
-    while now_ms() < event + 500 {
+    while now_ms() + 1_500 < event {
         assert_eq!(people[0].status()["state"], "prequeue");
         std::thread::sleep(Duration::from_millis(1_000));
     }
@@ -90,6 +92,8 @@ fn reject_passthrough_and_random_modes() {
     let reopen = now_ms() + 2 * 3_600_000;
     let (code, body) = s.configure(json!({"mode": "reject", "reopen_at": format_rfc3339(reopen)}));
     assert_eq!(code, 200, "{body}");
+    // Settings reach the shards with the next tick's grants.
+    std::thread::sleep(TICK * 2);
     let mut late = s.citizen();
     let resp = late.send(
         s.http
@@ -121,6 +125,7 @@ fn reject_passthrough_and_random_modes() {
     // passthrough: everyone waiting is admitted at once, without pacing.
     let (code, _) = s.configure(json!({"mode": "fifo"}));
     assert_eq!(code, 200);
+    std::thread::sleep(TICK * 2);
     let mut people: Vec<_> = (0..5).map(|_| s.citizen()).collect();
     for p in people.iter_mut() {
         assert_eq!(p.join().0, 201);
@@ -252,7 +257,11 @@ fn a_revoked_admission_is_refused_at_once_though_its_ticket_is_valid() {
     let sample = s.sample_citizens(2);
     let (code, body) = c.post_json("/api/passports", &passport_body(&sample[0]));
     assert_eq!(code, 202, "{body}");
-    let active = s.stats()["active"].as_u64().unwrap();
+    // Stats are as of the last tick: wait until they count this session.
+    let active = eventually("the session counted", Duration::from_secs(5), || {
+        let active = s.stats()["active"].as_u64().unwrap_or(0);
+        (active >= 1).then_some(active)
+    });
 
     // What the origin's x-waitroom-revoke does, through the test route.
     let (code, body) = c.post_json("/__test/revoke", &json!({}));
