@@ -9,6 +9,10 @@ use waitroom_e2e::*;
 /// Runs the scenarios whose names contain one of `only` (all when empty).
 fn run_scenarios(name: &str, block: u16, only: &[&str]) {
     let s = setup(name, block).start();
+    // The harness starts with admissions paused; the scenarios that need
+    // someone paused (queue positions) pause it themselves.
+    let (code, body) = s.configure(json!({"paused": false, "new_users_per_minute": 600}));
+    assert_eq!(code, 200, "{body}");
     let status = Command::new("node")
         .arg("tests/browser/run.mjs")
         .args(only)
