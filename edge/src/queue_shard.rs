@@ -232,17 +232,20 @@ impl QueueShard {
             // Closed, not open yet, or full: no place, no row.
             return protocol::json(&serde_json::json!({ "refused": door }));
         }
-        let (outcome, status) = {
+        let (outcome, status, was_empty) = {
             let mut q = self.queue.borrow_mut();
+            // The Coordinator stops ticking only when every shard is empty,
+            // so the first arrival in an empty shard must make sure it runs.
+            let was_empty = q.waiting_len() == 0 && q.active_sessions(now) == 0;
             let outcome = q.join(req.id, now);
             if let JoinOutcome::Joined { .. } = outcome {
                 if let Some(row) = q.row(req.id) {
                     self.insert_row(&row)?;
                 }
             }
-            (outcome, q.status(req.id, now))
+            (outcome, q.status(req.id, now), was_empty)
         };
-        if now.saturating_sub(self.last_grant_ms.get()) > WAKE_IF_NO_GRANT_FOR_MS {
+        if was_empty || now.saturating_sub(self.last_grant_ms.get()) > WAKE_IF_NO_GRANT_FOR_MS {
             // The Coordinator stops ticking when the room is idle: wake it.
             self.last_grant_ms.set(now);
             protocol::wake_coordinator(&self.env).await?;
