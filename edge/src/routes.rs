@@ -508,9 +508,12 @@ async fn page(
     let lang = pages::lang_of(req);
     if let Visitor::Admitted(..) = who {
         if let Some(id) = path.strip_prefix("/passport/") {
+            // Passport ids are base64url (the origin's): letters, digits, '-' and '_'.
             let valid = !id.is_empty()
                 && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if valid {
                 return pages::respond(req, 200, pages::result(lang, id), None);
             }
