@@ -53,6 +53,11 @@ fn exact_positions_fifo_admission_and_only_admitted_reach_the_origin() {
     let (code, _) = s.configure(json!({"paused": true}));
     assert_eq!(code, 200);
 
+    // The result page takes any base64url passport id, '_' included.
+    let (code, html) = people[0].get_html("/passport/Ab_c-1xZ");
+    assert_eq!(code, 200);
+    assert!(html.contains("Ab_c-1xZ"), "the result page for that id");
+
     // The admitted citizen's request reaches the origin and is accepted.
     let (code, body) = people[0].post_json("/api/passports", &passport_body(&sample[0]));
     assert_eq!(code, 202, "{body}");
