@@ -31,16 +31,7 @@ fn run_scenarios(name: &str, block: u16, only: &[&str]) {
 
 #[test]
 fn citizen_pages_in_chromium() {
-    run_scenarios(
-        "browser",
-        40,
-        &["page weights", "citizen queues", "axe", "screenshots"],
-    );
-}
-
-#[test]
-#[ignore = "known failure: in Chromium the three pages never all show positions 1..3 \
-            (the same check passes over HTTP in edge::exact_positions_…); open in issue 8"]
-fn queue_positions_in_chromium() {
-    run_scenarios("browser_positions", 41, &["queue shows positions"]);
+    // Every scenario: page weights, queue positions across browser contexts,
+    // the passport flow, axe-core, screenshots.
+    run_scenarios("browser", 40, &[]);
 }

@@ -165,8 +165,6 @@ fn reject_passthrough_and_random_modes() {
 }
 
 #[test]
-#[ignore = "flaky: the third arrival sometimes lands on a shard whose view of the others \
-            predates the last tick, so its ETA looks short; open in issue 11"]
 fn queue_full_sends_new_arrivals_away_without_a_place() {
     let s = setup("op_full", 12).start();
     // One admission a minute: the n-th in line waits about n minutes.
