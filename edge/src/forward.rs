@@ -86,7 +86,7 @@ pub async fn to_origin(
     let target = format!("{}{}", cfg.origin_url.trim_end_matches('/'), path_and_query);
     let upstream = Request::new_with_init(&target, &init)?;
     match Fetch::Request(upstream).send().await {
-        Ok(resp) => Ok(http::secure(mutable_copy(resp)?)),
+        Ok(resp) => Ok(http::secure(http::mutable_copy(resp)?)),
         Err(e) => {
             worker::console_error!("origin unreachable: {e}");
             let resp = http::error(
@@ -98,18 +98,4 @@ pub async fn to_origin(
             Ok(resp)
         }
     }
-}
-
-/// Headers of a fetched response are immutable in the Workers runtime: copy
-/// them into a response of our own so we can add ours and drop internal ones.
-fn mutable_copy(resp: Response) -> Result<Response> {
-    let status = resp.status_code();
-    let headers = Headers::new();
-    for (k, v) in resp.headers().entries() {
-        headers.append(&k, &v)?;
-    }
-    let (_, body) = resp.into_parts();
-    Ok(Response::from_body(body)?
-        .with_status(status)
-        .with_headers(headers))
 }

@@ -83,3 +83,18 @@ pub fn wants_json(headers: &Headers) -> bool {
         .flatten()
         .is_some_and(|a| a.contains("application/json"))
 }
+
+/// Headers of a fetched response (origin, static assets) are immutable in
+/// the Workers runtime: copy them into a response of our own so we can add
+/// ours and drop internal ones.
+pub fn mutable_copy(resp: Response) -> Result<Response> {
+    let status = resp.status_code();
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v)?;
+    }
+    let (_, body) = resp.into_parts();
+    Ok(Response::from_body(body)?
+        .with_status(status)
+        .with_headers(headers))
+}

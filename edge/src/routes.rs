@@ -229,20 +229,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 }
 
 async fn static_asset(req: Request, env: &Env) -> Result<Response> {
-    let resp = env.assets("ASSETS")?.fetch_request(req).await?;
-    let status = resp.status_code();
-    let headers = Headers::new();
-    for (k, v) in resp.headers().entries() {
-        headers.append(&k, &v)?;
-    }
+    let mut resp = http::mutable_copy(env.assets("ASSETS")?.fetch_request(req).await?)?;
     // Versioned by deploy, tiny, and identical for everyone.
-    headers.set("Cache-Control", "public, max-age=300")?;
-    let (_, body) = resp.into_parts();
-    Ok(http::secure(
-        Response::from_body(body)?
-            .with_status(status)
-            .with_headers(headers),
-    ))
+    resp.headers_mut()
+        .set("Cache-Control", "public, max-age=300")?;
+    Ok(http::secure(resp))
 }
 
 fn queue_json(status: u16, placed: &Placed) -> Result<Response> {
