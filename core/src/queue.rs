@@ -882,10 +882,12 @@ impl ShardQueue {
 
     fn others_before(&self, arrived_ms: u64) -> u64 {
         let bp = &self.global.others_before;
-        let i = bp.partition_point(|&(t, _)| t <= arrived_ms);
         if bp.is_empty() {
-            return 0;
+            // This shard held nobody at the last tick: the entry arrived
+            // after everyone then waiting elsewhere.
+            return self.global.others_waiting;
         }
+        let i = bp.partition_point(|&(t, _)| t <= arrived_ms);
         if i == 0 {
             return bp[0].1;
         }

@@ -264,6 +264,31 @@ fn paused_admits_nobody_and_fifo_across_shards() {
 }
 
 #[test]
+fn arrival_in_an_empty_shard_queues_behind_every_other_shard() {
+    let mut q = shards(4);
+    for i in 0..6u64 {
+        q[1 + (i % 3) as usize].join(i, T0 + i);
+    }
+    let mut ctl = AdmissionController::new();
+    let paused = AdmissionConfig {
+        paused: true,
+        ..config()
+    };
+    tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
+    // Shard 0 was empty at the tick: its first arrival is behind all six,
+    // before the next tick tells it anything about them.
+    q[0].join(100, T0 + 1_500);
+    match q[0].status(100, T0 + 1_500) {
+        Status::Waiting(w) => {
+            assert_eq!(w.position, 1);
+            assert_eq!(w.global_position, 7);
+            assert_eq!(w.global_waiting, 7);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn eta_before_any_admission_uses_configured_rate() {
     let mut q = shards(1);
     for i in 0..100u64 {
