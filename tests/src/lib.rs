@@ -73,6 +73,8 @@ impl Setup {
         self
     }
     pub fn start(self) -> TestStack {
+        // nextest ends a test that overruns with SIGTERM: take the stack down too.
+        let _ = xtask::proc::stop_all_on_interrupt();
         let stack = Stack::start(self.opts).unwrap_or_else(|e| panic!("stack did not start: {e}"));
         let http = Client::builder()
             .timeout(Duration::from_secs(30))
@@ -194,6 +196,10 @@ pub fn positions(citizens: &mut [Citizen<'_>]) -> Vec<u64> {
         .map(|c| c.status()["position"].as_u64().unwrap_or(0))
         .collect()
 }
+
+/// A little more than one Coordinator tick (about a second): what a
+/// setting or an admission needs to reach every shard.
+pub const TICK: Duration = Duration::from_millis(1_100);
 
 /// Waits until `f` returns `Some`, polling every 200 ms, or panics naming `what`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {

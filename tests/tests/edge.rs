@@ -6,8 +6,6 @@ use std::time::Duration;
 use waitroom_core::ticket::{self, AdmissionClaims, Claims, KeyRing};
 use waitroom_e2e::*;
 
-const TICK: Duration = Duration::from_millis(1_100);
-
 #[test]
 fn exact_positions_fifo_admission_and_only_admitted_reach_the_origin() {
     let s = setup("edge_fifo", 0).start();

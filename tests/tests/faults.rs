@@ -11,15 +11,6 @@ use std::time::{Duration, Instant};
 use support::*;
 use waitroom_e2e::*;
 
-const TICK: Duration = Duration::from_millis(1_100);
-
-fn positions(people: &mut [Citizen<'_>]) -> Vec<u64> {
-    people
-        .iter_mut()
-        .map(|c| c.status()["position"].as_u64().unwrap_or(0))
-        .collect()
-}
-
 #[test]
 fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
     let mut s = setup("fault_edge_kill", 30).start();
