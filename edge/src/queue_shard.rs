@@ -119,6 +119,8 @@ impl DurableObject for QueueShard {
             "/grant" => self.handle_grant(protocol::read(&mut req).await?),
             "/revoke" => self.handle_revoke(protocol::read(&mut req).await?),
             "/check" => self.handle_check(protocol::read(&mut req).await?),
+            // The benchmark's round-trip baseline (`/__test/shard-ping`).
+            "/ping" => protocol::json(&serde_json::json!({ "pong": true })),
             _ => Response::error("not found", 404),
         }
     }

@@ -113,6 +113,12 @@ fn visitor(req: &Request, cfg: &EdgeConfig, now: u64) -> Visitor {
     }
 }
 
+/// Whether the test-only routes (`/__test/…`) are on: never in a deploy
+/// (`WAITROOM_TEST_ROUTES=1` is set only by the test harness and the bench).
+fn test_routes(env: &Env) -> bool {
+    crate::config::var(env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1")
+}
+
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let path = req.path();
     let method = req.method();
@@ -123,14 +129,17 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     if path.starts_with("/assets/") && matches!(method, Method::Get | Method::Head) {
         return static_asset(req, &env).await;
     }
-    if path == "/__test/ticket-vectors"
-        && crate::config::var(&env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1")
-    {
+    if path == "/__test/ticket-vectors" && test_routes(&env) {
         return ticket_vectors(req).await;
     }
-    if path == "/__test/replay-tick"
-        && crate::config::var(&env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1")
-    {
+    if path == "/__test/shard-ping" && test_routes(&env) {
+        // The benchmark's second baseline: one Durable Object round trip
+        // that does no queue work (what any heartbeat costs at least).
+        let reply: serde_json::Value =
+            protocol::call(&protocol::shard(&env, 0)?, "/ping", &serde_json::json!({})).await?;
+        return http::json(200, &reply);
+    }
+    if path == "/__test/replay-tick" && test_routes(&env) {
         // An alarm delivered twice: the Coordinator resends its last grants.
         let reply: serde_json::Value = protocol::call(
             &protocol::coordinator(&env)?,
@@ -205,17 +214,13 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
         (Method::Post, "/queue/leave") => leave(&env, who).await,
         // Test-only: what the origin's `x-waitroom-revoke` does, on demand.
-        (Method::Post, "/__test/revoke")
-            if crate::config::var(&env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1") =>
-        {
-            match who {
-                Visitor::Admitted(claims, _) => {
-                    crate::operator::revoke(&env, &claims).await?;
-                    crate::operator::revoked_response()
-                }
-                _ => http::error(409, "not_admitted", "Only an admission can be revoked."),
+        (Method::Post, "/__test/revoke") if test_routes(&env) => match who {
+            Visitor::Admitted(claims, _) => {
+                crate::operator::revoke(&env, &claims).await?;
+                crate::operator::revoked_response()
             }
-        }
+            _ => http::error(409, "not_admitted", "Only an admission can be revoked."),
+        },
         (_, p) if p == "/api/passports" || p.starts_with("/api/passports/") => {
             api(req, &env, &cfg, who, now).await
         }

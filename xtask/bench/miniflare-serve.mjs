@@ -3,11 +3,15 @@
 // `cargo xtask bench` measures the heartbeat-vs-bare throughput ratio on.
 //
 // Environment: WAITROOM_MF_PORT (listen port on 127.0.0.1),
-// WAITROOM_MF_BINDINGS (JSON object of vars and secrets). Stops on SIGTERM.
+// WAITROOM_MF_BINDINGS (JSON object of vars and secrets), optional
+// WAITROOM_MF_PERSIST (directory for Durable Object state; in memory
+// without it). JSON routes only: no static assets. Stops on SIGTERM.
+// Started by xtask (`xtask::stack::miniflare_command`).
 import { Miniflare } from "miniflare";
 
 const port = Number(process.env.WAITROOM_MF_PORT || "8797");
 const bindings = JSON.parse(process.env.WAITROOM_MF_BINDINGS || "{}");
+const persist = process.env.WAITROOM_MF_PERSIST;
 
 const mf = new Miniflare({
   modules: true,
@@ -19,6 +23,9 @@ const mf = new Miniflare({
     COORDINATOR: { className: "Coordinator", useSQLite: true },
   },
   bindings,
+  // As wrangler.toml's [[ratelimits]]: only joins consult it.
+  ratelimits: { JOIN_LIMITER: { simple: { limit: 20, period: 10 } } },
+  ...(persist ? { durableObjectsPersist: persist } : {}),
   cf: false,
   host: "127.0.0.1",
   port,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use xtask::proc::{self, Service};
 use xtask::secrets::Secrets;
-use xtask::stack::Ports;
+use xtask::stack::{self, Ports};
 use xtask::{target_dir, tools, workspace_root, Result};
 
 /// The throughput measurement's Miniflare listens on this block's edge port.
@@ -21,6 +21,13 @@ const COOKIES: usize = 2000;
 /// wrk's shape: the one TOOLCHAIN.md's reference figures used.
 const WRK_THREADS: &str = "-t2";
 const WRK_CONNECTIONS: &str = "-c50";
+/// What the ratio run measures, in this order: the bare route, one
+/// Durable Object round trip that does nothing, and the heartbeat.
+const ROUTES: [(&str, &str); 3] = [
+    ("/healthz", "bare route"),
+    ("/__test/shard-ping", "one DO round trip"),
+    ("/queue/status", "heartbeat"),
+];
 
 const HELP: &str = "\
 cargo xtask bench [--quick] [--only micro|ratio|launch] [-- <launch flags>]
@@ -57,6 +64,7 @@ fn parse(args: &[String]) -> Result<Args> {
 
 pub fn run(args: &[String]) -> Result<()> {
     let args = parse(args)?;
+    proc::stop_all_on_interrupt()?;
     let wants = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
     let out = target_dir().join("bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
@@ -68,7 +76,6 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut ratio = None;
     if wants("ratio") || wants("launch") {
         tools::build_edge_if_stale()?;
-        tools::build_origin(true)?;
     }
     if wants("ratio") {
         let (r, file) = throughput(&args, &out)?;
@@ -76,6 +83,7 @@ pub fn run(args: &[String]) -> Result<()> {
         written.push(file);
     }
     if wants("launch") {
+        tools::build_origin(true)?;
         let mut cmd = Command::new("cargo");
         cmd.current_dir(workspace_root()).args([
             "run",
@@ -243,8 +251,18 @@ fn join(port: u16, client: usize) -> Option<String> {
          CF-Connecting-IP: {ip}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
+    // Read only the head: the cookie is there, and workerd may keep the
+    // connection open after the body despite `Connection: close`.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&raw);
     let head = text.split("\r\n\r\n").next()?;
     head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -272,42 +290,6 @@ request = function()
 end
 "#;
 
-/// The wrangler.toml `[vars]`, as the deployed Worker gets them.
-fn wrangler_vars() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(workspace_root().join("wrangler.toml")).unwrap_or_default();
-    let mut in_vars = false;
-    let mut vars = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_vars = line == "[vars]";
-            continue;
-        }
-        if !in_vars {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim().trim_matches('"');
-            vars.push((k.trim().to_string(), v.to_string()));
-        }
-    }
-    vars
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Gzipped size of the edge's wasm (bytes raw, bytes gzipped -9).
 fn wasm_size() -> (u64, u64) {
     let wasm = workspace_root().join("edge/build/index_bg.wasm");
@@ -327,27 +309,24 @@ fn wasm_size() -> (u64, u64) {
 fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
     tools::ensure_apt(&[("/usr/bin/wrk", "wrk")])?;
     let port = Ports::block(MINIFLARE_BLOCK).edge;
-    let secrets = Secrets::generate(&target_dir().join("release/origin-worker"))?;
-    let mut bindings: Vec<(String, String)> = wrangler_vars();
-    bindings.retain(|(k, _)| k != "PAUSED");
+    // Only the origin knows how to make a DCC key; the shared debug build
+    // will do (the ratio never touches the origin).
+    tools::build_origin(false)?;
+    let secrets = Secrets::generate(&target_dir().join("debug/origin-worker"))?;
     // Paused: nobody is admitted, so every request is the heartbeat path.
-    bindings.push(("PAUSED".into(), "true".into()));
+    let mut bindings = vec![
+        ("PAUSED".to_string(), "true".to_string()),
+        // For `/__test/shard-ping`.
+        ("WAITROOM_TEST_ROUTES".to_string(), "1".to_string()),
+    ];
     for (k, v) in secrets.as_pairs() {
         bindings.push((k.to_string(), v.to_string()));
     }
-    let body = bindings
-        .iter()
-        .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
-        .collect::<Vec<_>>()
-        .join(",");
     let dir = out.join("throughput");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let log = dir.join("miniflare.log");
-    let mut cmd = Command::new("node");
-    cmd.current_dir(workspace_root())
-        .arg("xtask/bench/miniflare-serve.mjs")
-        .env("WAITROOM_MF_PORT", port.to_string())
-        .env("WAITROOM_MF_BINDINGS", format!("{{{body}}}"));
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = stack::miniflare_command(port, &bindings, None);
     let mut server = Service::spawn("miniflare", &mut cmd, &log)?;
     let result = (|| {
         proc::wait_until("miniflare", Duration::from_secs(60), || {
@@ -370,66 +349,69 @@ fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
         std::fs::write(&lua, WRK_LUA).map_err(|e| e.to_string())?;
         let seconds = if args.quick { 5 } else { 15 };
         let base = format!("http://127.0.0.1:{port}");
-        let mut bare = Vec::new();
-        let mut beat = Vec::new();
+        let mut runs: Vec<Vec<WrkRun>> = vec![Vec::new(); ROUTES.len()];
         let mut raw = String::new();
-        // Alternate, so a noisy neighbour hurts both sides alike.
+        // Alternate, so a noisy neighbour hurts every route alike.
         for round in 0..2 {
-            let (b, t) = wrk(&format!("{base}/healthz"), None, seconds)?;
-            raw.push_str(&format!("## round {round}: /healthz\n{t}\n"));
-            bare.push(b);
-            let (h, t) = wrk(
-                &format!("{base}/queue/status"),
-                Some((&lua, &cookies)),
-                seconds,
-            )?;
-            raw.push_str(&format!("## round {round}: /queue/status\n{t}\n"));
-            beat.push(h);
+            for (i, (path, _)) in ROUTES.iter().enumerate() {
+                let script =
+                    (*path == "/queue/status").then_some((lua.as_path(), cookies.as_path()));
+                let (r, t) = wrk(&format!("{base}{path}"), script, seconds)?;
+                raw.push_str(&format!("## round {round}: {path}\n{t}\n"));
+                runs[i].push(r);
+            }
         }
         std::fs::write(dir.join("wrk.txt"), raw).map_err(|e| e.to_string())?;
-        Ok((bare, beat, tickets.len()))
+        Ok((runs, tickets.len()))
     })();
     server.stop(Duration::from_secs(5));
-    let (bare, beat, tickets) = result?;
+    let (runs, tickets) = result?;
     let mean = |v: &[WrkRun], f: fn(&WrkRun) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
-    let bare_rps = mean(&bare, |r| r.rps);
-    let beat_rps = mean(&beat, |r| r.rps);
-    let ratio = beat_rps / bare_rps;
+    let rps: Vec<f64> = runs.iter().map(|r| mean(r, |w| w.rps)).collect();
+    let ratio = rps[2] / rps[0];
+    let floor = rps[1] / rps[0];
     let (wasm_raw, wasm_gz) = wasm_size();
-    let non_2xx: u64 = beat.iter().chain(&bare).map(|r| r.non_2xx).sum();
+    let non_2xx: u64 = runs.iter().flatten().map(|r| r.non_2xx).sum();
+    let routes_json: Vec<String> = ROUTES
+        .iter()
+        .zip(&runs)
+        .map(|((path, _), r)| {
+            format!(
+                "\"{path}\": {{\"rps\": {:.0}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}}",
+                mean(r, |w| w.rps),
+                mean(r, |w| w.p50_ms),
+                mean(r, |w| w.p99_ms)
+            )
+        })
+        .collect();
     let json = format!(
         "{{\n  \"runner\": \"workerd via Miniflare (node xtask/bench/miniflare-serve.mjs)\",\n  \
          \"wrk\": \"{WRK_THREADS} {WRK_CONNECTIONS} --latency, 2 alternating rounds\",\n  \
-         \"waiting_tickets\": {tickets},\n  \
-         \"healthz\": {{\"rps\": {:.0}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}},\n  \
-         \"queue_status\": {{\"rps\": {:.0}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}}},\n  \
-         \"ratio\": {ratio:.3},\n  \"non_2xx\": {non_2xx},\n  \
+         \"waiting_tickets\": {tickets},\n  \"routes\": {{\n    {}\n  }},\n  \
+         \"ratio\": {ratio:.3},\n  \"do_roundtrip_ratio\": {floor:.3},\n  \"non_2xx\": {non_2xx},\n  \
          \"wasm_bytes\": {wasm_raw},\n  \"wasm_gzip_bytes\": {wasm_gz}\n}}\n",
-        bare_rps,
-        mean(&bare, |r| r.p50_ms),
-        mean(&bare, |r| r.p99_ms),
-        beat_rps,
-        mean(&beat, |r| r.p50_ms),
-        mean(&beat, |r| r.p99_ms),
+        routes_json.join(",\n    ")
     );
     let file = out.join("throughput.json");
     std::fs::write(&file, &json).map_err(|e| e.to_string())?;
     println!(
         "\nheartbeat vs bare route (workerd via Miniflare, wrk {WRK_THREADS} {WRK_CONNECTIONS}):"
     );
+    for ((path, what), r) in ROUTES.iter().zip(&runs) {
+        println!(
+            "  GET {path:<20} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {what}",
+            mean(r, |w| w.rps),
+            mean(r, |w| w.p50_ms),
+            mean(r, |w| w.p99_ms)
+        );
+    }
+    println!("  ratio heartbeat/bare   {ratio:>6.2}  (target >= 0.5; {tickets} waiting tickets)");
     println!(
-        "  GET /healthz        {bare_rps:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-        mean(&bare, |r| r.p50_ms),
-        mean(&bare, |r| r.p99_ms)
+        "  ratio DO ping/bare     {floor:>6.2}  (one Durable Object round trip, no queue work)"
     );
+    println!("  non-2xx answers        {non_2xx}");
     println!(
-        "  GET /queue/status   {beat_rps:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({tickets} tickets)",
-        mean(&beat, |r| r.p50_ms),
-        mean(&beat, |r| r.p99_ms)
-    );
-    println!("  ratio               {ratio:>8.2}  (target >= 0.5); non-2xx answers: {non_2xx}");
-    println!(
-        "  edge wasm           {} KiB, {} KiB gzipped (target < 1024 KiB)",
+        "  edge wasm              {} KiB, {} KiB gzipped (target < 1024 KiB)",
         wasm_raw / 1024,
         wasm_gz / 1024
     );

@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::Result;
@@ -46,6 +47,44 @@ pub fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
+/// Process groups of the services running now (see [`stop_all_on_interrupt`]).
+static LIVE_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn kill_group(pgid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created with
+    // process_group(0); it has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), signal);
+    }
+}
+
+/// On Ctrl-C or SIGTERM, stops every running [`Service`] (SIGTERM, then
+/// SIGKILL a second later) and exits with 130. Services live in their own
+/// process groups, so without this an interrupted run would leave them
+/// behind (destructors do not run when a signal ends the process). For
+/// commands that have no shutdown path of their own.
+pub fn stop_all_on_interrupt() -> Result<()> {
+    ctrlc::set_handler(|| {
+        let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+        eprintln!("\nxtask: interrupted; stopping {groups:?}");
+        for &g in &groups {
+            kill_group(g, libc::SIGTERM);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        for &g in &groups {
+            kill_group(g, libc::SIGKILL);
+        }
+        std::process::exit(130);
+    })
+    .map_err(|e| format!("cannot install the interrupt handler: {e}"))
+}
+
+fn forget_group(pgid: u32) {
+    if let Ok(mut g) = LIVE_GROUPS.lock() {
+        g.retain(|&p| p != pgid);
+    }
+}
+
 /// A service we started: its own process group, so that stopping it also
 /// stops whatever it spawned (wrangler starts workerd as a child).
 #[derive(Debug)]
@@ -70,6 +109,9 @@ impl Service {
         let child = cmd
             .spawn()
             .map_err(|e| format!("could not start {name} (`{}`): {e}", describe(cmd)))?;
+        if let Ok(mut g) = LIVE_GROUPS.lock() {
+            g.push(child.id());
+        }
         Ok(Service {
             name: name.to_string(),
             child,
@@ -87,17 +129,14 @@ impl Service {
 
     /// Sends `signal` to the whole process group.
     pub fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) with a negative pid signals the process group we created with
-        // process_group(0); it has no memory-safety preconditions.
-        unsafe {
-            libc::kill(-(self.child.id() as libc::pid_t), signal);
-        }
+        kill_group(self.child.id(), signal);
     }
 
     /// SIGKILL, as a crash would: no chance to clean up.
     pub fn crash(&mut self) {
         self.signal(libc::SIGKILL);
         let _ = self.child.wait();
+        forget_group(self.child.id());
     }
 
     /// SIGTERM, then SIGKILL if the group is still there after `grace`.
@@ -105,6 +144,7 @@ impl Service {
         if self.has_exited() {
             // The leader is gone, but its children may not be.
             self.signal(libc::SIGKILL);
+            forget_group(self.child.id());
             return;
         }
         self.signal(libc::SIGTERM);
@@ -117,6 +157,7 @@ impl Service {
         }
         self.signal(libc::SIGKILL);
         let _ = self.child.wait();
+        forget_group(self.child.id());
     }
 }
 
@@ -157,6 +198,12 @@ pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
 }
 
 /// Sends PING to a Redis server and checks for PONG.
+/// Whether something already accepts connections on 127.0.0.1:`port`.
+pub fn port_in_use(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
+}
+
 pub fn redis_ping(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {

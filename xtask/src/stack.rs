@@ -1,5 +1,6 @@
 //! The whole stack on loopback: redis-server, registry-sim, origin-worker and
-//! the edge (workerd, through `wrangler dev`), each in its own process group,
+//! the edge (workerd, through `wrangler dev` or, for benchmarks, through
+//! Miniflare directly: see [`EdgeRunner`]), each in its own process group,
 //! each stopped by pid when the [`Stack`] is dropped.
 //!
 //! `cargo xtask dev` uses [`Ports::DEV`]; every end-to-end test uses its own
@@ -55,6 +56,84 @@ impl Ports {
     }
 }
 
+/// How the edge's workerd is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeRunner {
+    /// `wrangler dev`: what an operator runs locally (static assets, the
+    /// wrangler.toml bindings as written). Dev and the end-to-end tests.
+    WranglerDev,
+    /// `node xtask/bench/miniflare-serve.mjs`: the same build in workerd
+    /// without `wrangler dev`'s proxy (about 3x its throughput here), JSON
+    /// routes only (no static assets). Benchmarks.
+    Miniflare,
+}
+
+/// wrangler.toml's `[vars]`, as a deployed Worker gets them.
+pub fn wrangler_vars() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(workspace_root().join("wrangler.toml")).unwrap_or_default();
+    let mut in_vars = false;
+    let mut vars = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_vars = line == "[vars]";
+            continue;
+        }
+        if !in_vars || line.starts_with('#') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"');
+            vars.push((k.trim().to_string(), v.to_string()));
+        }
+    }
+    vars
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The command serving `edge/build` from workerd through Miniflare on
+/// 127.0.0.1:`port`: wrangler.toml's `[vars]`, then `bindings` (later
+/// entries override earlier ones); Durable Object state under `persist`
+/// (in memory without it).
+pub fn miniflare_command(
+    port: u16,
+    bindings: &[(String, String)],
+    persist: Option<&std::path::Path>,
+) -> Command {
+    let mut all = wrangler_vars();
+    for (k, v) in bindings {
+        all.retain(|(old, _)| old != k);
+        all.push((k.clone(), v.clone()));
+    }
+    let body = all
+        .iter()
+        .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut cmd = Command::new("node");
+    cmd.current_dir(workspace_root())
+        .arg("xtask/bench/miniflare-serve.mjs")
+        .env("WAITROOM_MF_PORT", port.to_string())
+        .env("WAITROOM_MF_BINDINGS", format!("{{{body}}}"));
+    if let Some(dir) = persist {
+        cmd.env("WAITROOM_MF_PERSIST", dir);
+    }
+    cmd
+}
+
 /// Everything that differs between `dev`, a test, and the bench.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -72,6 +151,8 @@ pub struct StackOptions {
     pub bin_dir: PathBuf,
     /// Redis append-only file: on for dev (a crash loses no accepted job).
     pub redis_aof: bool,
+    /// `wrangler dev` unless a benchmark asks for Miniflare.
+    pub edge_runner: EdgeRunner,
 }
 
 impl StackOptions {
@@ -86,6 +167,7 @@ impl StackOptions {
             registry_env: Vec::new(),
             bin_dir: target_dir().join("debug"),
             redis_aof: true,
+            edge_runner: EdgeRunner::WranglerDev,
         }
     }
 
@@ -158,6 +240,25 @@ impl Stack {
     /// Starts (or restarts, after `crash`/`stop`) one service and waits for it.
     pub fn start_service(&mut self, name: &str) -> Result<()> {
         let o = &self.opts;
+        let port = match name {
+            "redis" => o.ports.redis,
+            "registry-sim" => o.ports.registry,
+            "origin-worker" => o.ports.origin,
+            _ => o.ports.edge,
+        };
+        // Otherwise the readiness check would pass on someone else's server.
+        // (A few seconds' grace: a just-killed predecessor's children may
+        // still be exiting.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while proc::port_in_use(port) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if proc::port_in_use(port) {
+            return Err(format!(
+                "cannot start {name}: 127.0.0.1:{port} is already in use (an earlier run \
+                 still up? `ss -ltnp 'sport = :{port}'` shows which process)"
+            ));
+        }
         let log = o.log_dir().join(format!("{name}.log"));
         let (mut cmd, ready): (Command, Box<dyn Fn() -> bool>) = match name {
             "redis" => {
@@ -205,32 +306,35 @@ impl Stack {
                     .collect();
                 vars.push(("ORIGIN_URL".into(), o.origin_url()));
                 vars.extend(o.edge_vars.iter().cloned());
-                let body: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-                std::fs::write(&env_file, body).map_err(|e| e.to_string())?;
-                let root = workspace_root();
-                let mut c = Command::new(root.join("node_modules/.bin/wrangler"));
-                c.current_dir(&root)
-                    .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-                    .args(["--inspector-port", &o.ports.inspector().to_string()])
-                    .args([
-                        "--persist-to",
-                        &o.state_dir.join("wrangler").to_string_lossy(),
-                    ])
-                    .args(["--env-file", &env_file.to_string_lossy()])
-                    .args([
-                        "--show-interactive-dev-session=false",
-                        "--log-level",
-                        "warn",
-                    ])
-                    .env("WRANGLER_SEND_METRICS", "false")
-                    .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-                    .env("WRANGLER_LOG_PATH", o.log_dir().join("wrangler-debug"))
-                    // wrangler dev must not rebuild: xtask built edge/build already.
-                    .env("WAITROOM_SKIP_BUILD", "1");
-                (
-                    c,
-                    Box::new(move || proc::http_get_status(port, "/healthz") == Some(200)),
-                )
+                let ready = Box::new(move || proc::http_get_status(port, "/healthz") == Some(200));
+                if o.edge_runner == EdgeRunner::Miniflare {
+                    let persist = o.state_dir.join("miniflare");
+                    (miniflare_command(port, &vars, Some(&persist)), ready)
+                } else {
+                    let body: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+                    std::fs::write(&env_file, body).map_err(|e| e.to_string())?;
+                    let root = workspace_root();
+                    let mut c = Command::new(root.join("node_modules/.bin/wrangler"));
+                    c.current_dir(&root)
+                        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+                        .args(["--inspector-port", &o.ports.inspector().to_string()])
+                        .args([
+                            "--persist-to",
+                            &o.state_dir.join("wrangler").to_string_lossy(),
+                        ])
+                        .args(["--env-file", &env_file.to_string_lossy()])
+                        .args([
+                            "--show-interactive-dev-session=false",
+                            "--log-level",
+                            "warn",
+                        ])
+                        .env("WRANGLER_SEND_METRICS", "false")
+                        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+                        .env("WRANGLER_LOG_PATH", o.log_dir().join("wrangler-debug"))
+                        // wrangler dev must not rebuild: xtask built edge/build already.
+                        .env("WAITROOM_SKIP_BUILD", "1");
+                    (c, ready)
+                }
             }
             other => return Err(format!("unknown service {other}")),
         };

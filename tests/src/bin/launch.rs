@@ -24,6 +24,8 @@ launch [flags]: simulate a citizen stampede against the local stack (loopback on
   --bin-dir DIR       where origin-worker/registry-sim are (default target/release)
   --out DIR           launch.json + launch.png (default target/bench)
   --throughput-ratio F  heartbeat/bare ratio measured by the bench, copied into the report
+  --wrangler-dev      run the edge under `wrangler dev` (default: workerd via Miniflare,
+                      without wrangler's ~3x proxy overhead)
   --no-progress       no progress bar
 ";
 
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    xtask::proc::stop_all_on_interrupt()?;
     let mut opts = Options {
         out_dir: Some(xtask::target_dir().join("bench")),
         ..Options::default()
@@ -67,6 +70,7 @@ fn run() -> Result<(), String> {
             "--out" => opts.out_dir = Some(PathBuf::from(value()?)),
             "--throughput-ratio" => ratio = Some(num(value()?)?),
             "--no-progress" => opts.progress_bar = false,
+            "--wrangler-dev" => opts.edge_runner = xtask::stack::EdgeRunner::WranglerDev,
             "--help" | "-h" => {
                 print!("{HELP}");
                 return Ok(());

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use waitroom_core::ticket::KeyRing;
 use xtask::secrets::Secrets;
-use xtask::stack::{Ports, Stack, StackOptions};
+use xtask::stack::{EdgeRunner, Ports, Stack, StackOptions};
 
 use citizen::{Ctx, Plan, Progress, Record};
 
@@ -70,6 +70,8 @@ pub struct Options {
     pub progress_bar: bool,
     /// Where launch.json and launch.png go (none: not written).
     pub out_dir: Option<PathBuf>,
+    /// workerd through Miniflare (default) or through `wrangler dev`.
+    pub edge_runner: EdgeRunner,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             seed: 2021,
             progress_bar: true,
             out_dir: None,
+            edge_runner: EdgeRunner::Miniflare,
         }
     }
 }
@@ -129,6 +132,7 @@ pub fn run_with_stack(opts: &Options, place: &StackPlace) -> Result<report::Repo
     let mut so = StackOptions::new(place.ports, secrets.clone(), place.state_dir.clone());
     so.bin_dir = place.bin_dir.clone();
     so.redis_aof = false;
+    so.edge_runner = opts.edge_runner;
     let rate = opts.registry_rate.to_string();
     so.edge_vars = vec![
         ("SHARDS".into(), opts.shards.to_string()),

@@ -35,6 +35,8 @@ pub struct Config {
     pub abandon_after_seconds: u64,
     pub session_minutes: u64,
     pub burst_seconds: f64,
+    /// How workerd ran: "miniflare" or "wrangler dev".
+    pub edge: &'static str,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -160,6 +162,10 @@ impl Report {
             abandon_after_seconds: opts.abandon_after_seconds,
             session_minutes: opts.session_minutes,
             burst_seconds: opts.burst.as_secs_f64(),
+            edge: match opts.edge_runner {
+                xtask::stack::EdgeRunner::Miniflare => "miniflare",
+                xtask::stack::EdgeRunner::WranglerDev => "wrangler dev",
+            },
         };
         let mut outcomes = Outcomes::default();
         let mut error_outcomes = BTreeMap::new();
@@ -361,13 +367,14 @@ impl Report {
         let c = &self.config;
         let _ = writeln!(
             s,
-            "launch: {} citizens, {} shards, {:.0}% abandon, registry {}/s, admit {}/min, cap {} active, {:.0} s",
+            "launch: {} citizens, {} shards, {:.0}% abandon, registry {}/s, admit {}/min, cap {} active, edge {}, {:.0} s",
             c.citizens,
             c.shards,
             c.abandon_share * 100.0,
             c.registry_rate_per_s,
             c.new_users_per_minute,
             c.total_active_users,
+            c.edge,
             self.elapsed_seconds
         );
         let o = &self.outcomes;
