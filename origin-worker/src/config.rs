@@ -3,7 +3,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `ORIGIN_ADDR` | `127.0.0.1:8788` | HTTP listen address |
-//! | `REDIS_URL` | `redis://127.0.0.1:6390` | the one store |
+//! | `REDIS_URL` | `redis://127.0.0.1:6390` | the one store; for a Redis Cluster, its seed nodes, comma-separated (`redis://h1:6379,redis://h2:6379`) |
+//! | `REDIS_CLUSTER` | `true` if `REDIS_URL` lists more than one node, else `false` | `true`: `REDIS_URL` is (a seed node of) a Redis Cluster |
 //! | `REGISTRY_URL` | `http://127.0.0.1:8789` | the registry (or registry-sim) |
 //! | `REGISTRY_RATE_PER_SEC` | `10` | the registry's limit, shared by all processes |
 //! | `REGISTRY_TIMEOUT_MS` | `3000` | per registry call |
@@ -33,7 +34,7 @@ pub enum ConfigError {
 /// Everything the process needs, built at start-up and passed down.
 pub struct Config {
     pub addr: SocketAddr,
-    pub redis_url: String,
+    pub redis: RedisTarget,
     pub registry_url: String,
     pub registry_rate_per_sec: f64,
     pub registry_timeout: Duration,
@@ -49,11 +50,77 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
+/// Where the store is: `REDIS_URL` and `REDIS_CLUSTER`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server.
+    Single(String),
+    /// A Redis Cluster, found through these seed nodes.
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for RedisTarget {
+    // URLs may hold a password: only their number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedisTarget::Single(_) => f.write_str("Single(..)"),
+            RedisTarget::Cluster(nodes) => write!(f, "Cluster({} seed nodes)", nodes.len()),
+        }
+    }
+}
+
+impl RedisTarget {
+    /// `url`: `REDIS_URL`; `cluster`: `REDIS_CLUSTER`, if set.
+    pub fn parse(url: &str, cluster: Option<&str>) -> Result<RedisTarget, ConfigError> {
+        let invalid = |name, reason: String| ConfigError::Invalid { name, reason };
+        let mut nodes: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).collect();
+        if nodes.iter().any(String::is_empty) {
+            return Err(invalid(
+                "REDIS_URL",
+                "an empty entry in the comma-separated list".into(),
+            ));
+        }
+        let cluster = match cluster.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+            None => nodes.len() > 1,
+            Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(_) => return Err(invalid("REDIS_CLUSTER", "expected true or false".into())),
+        };
+        // Error texts name the entry, never echo it (it may hold a password).
+        let mut infos = Vec::with_capacity(nodes.len());
+        for (i, node) in nodes.iter().enumerate() {
+            let info = redis::IntoConnectionInfo::into_connection_info(node.as_str())
+                .map_err(|e| invalid("REDIS_URL", format!("entry {}: {e}", i + 1)))?;
+            infos.push(info);
+        }
+        if !cluster {
+            return match nodes.len() {
+                1 => Ok(RedisTarget::Single(nodes.swap_remove(0))),
+                n => Err(invalid(
+                    "REDIS_URL",
+                    format!("{n} URLs, but REDIS_CLUSTER=false (one server takes one URL)"),
+                )),
+            };
+        }
+        if let Some(i) = infos.iter().position(|c| c.redis.db != 0) {
+            return Err(invalid(
+                "REDIS_URL",
+                format!("entry {}: a Redis Cluster has only database 0", i + 1),
+            ));
+        }
+        // Same credentials, protocol and TLS mode on every node; no Unix socket.
+        redis::cluster::ClusterClient::new(infos)
+            .map_err(|e| invalid("REDIS_URL", format!("as a Redis Cluster: {e}")))?;
+        Ok(RedisTarget::Cluster(nodes))
+    }
+}
+
 impl std::fmt::Debug for Config {
     // Secrets stay out of `{:?}`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("addr", &self.addr)
+            .field("redis", &self.redis)
             .field("registry_url", &self.registry_url)
             .field("registry_rate_per_sec", &self.registry_rate_per_sec)
             .field("room_id", &self.room_id)
@@ -99,7 +166,10 @@ impl Config {
 
         Ok(Config {
             addr: parse("ORIGIN_ADDR", &or("ORIGIN_ADDR", "127.0.0.1:8788"))?,
-            redis_url: or("REDIS_URL", "redis://127.0.0.1:6390"),
+            redis: RedisTarget::parse(
+                &or("REDIS_URL", "redis://127.0.0.1:6390"),
+                lookup("REDIS_CLUSTER").as_deref(),
+            )?,
             registry_url: or("REGISTRY_URL", "http://127.0.0.1:8789")
                 .trim_end_matches('/')
                 .to_owned(),
@@ -156,5 +226,62 @@ fn positive(name: &'static str, v: f64) -> Result<f64, ConfigError> {
             name,
             reason: "must be greater than zero".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str, cluster: Option<&str>) -> Result<RedisTarget, String> {
+        RedisTarget::parse(url, cluster).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn redis_target_single_or_cluster() {
+        let one = "redis://127.0.0.1:6390";
+        assert_eq!(target(one, None), Ok(RedisTarget::Single(one.into())));
+        assert_eq!(
+            target(one, Some("false")),
+            Ok(RedisTarget::Single(one.into()))
+        );
+        assert_eq!(
+            target(one, Some("true")),
+            Ok(RedisTarget::Cluster(vec![one.into()]))
+        );
+        let three = "redis://10.0.0.1:6379, redis://10.0.0.2:6379,redis://10.0.0.3:6379";
+        let nodes: Vec<String> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .iter()
+            .map(|h| format!("redis://{h}:6379"))
+            .collect();
+        assert_eq!(target(three, None), Ok(RedisTarget::Cluster(nodes.clone())));
+        assert_eq!(target(three, Some("TRUE")), Ok(RedisTarget::Cluster(nodes)));
+    }
+
+    #[test]
+    fn redis_target_invalid_values_are_named_not_echoed() {
+        let bad = |url: &str, cluster: Option<&str>, want: &str| {
+            let e = target(url, cluster).unwrap_err();
+            assert!(e.contains(want), "{url} / {cluster:?}: {e}");
+            assert!(!e.contains("s3cret"), "the error echoes a password: {e}");
+        };
+        bad(
+            "redis://127.0.0.1:6390",
+            Some("maybe"),
+            "REDIS_CLUSTER is invalid",
+        );
+        bad(
+            "redis://a:1,redis://b:2",
+            Some("false"),
+            "REDIS_CLUSTER=false",
+        );
+        bad("redis://a:1,,redis://b:2", None, "empty entry");
+        bad("redis://:s3cret@a:1,nonsense", None, "entry 2");
+        bad("redis://a:1/0,redis://b:2/3", None, "only database 0");
+        bad(
+            "redis://:s3cret@a:1,redis://:other@b:2",
+            None,
+            "as a Redis Cluster",
+        );
     }
 }

@@ -14,7 +14,9 @@
 
 use std::time::Duration;
 
-use redis::{aio::ConnectionManager, Script};
+use redis::Script;
+
+use crate::store::RedisCon;
 
 pub const BUCKET_KEY: &str = "wr:ratelimit:registry";
 /// Longest a reservation may lie in the future.
@@ -38,13 +40,13 @@ return {1, wait}
 
 #[derive(Clone)]
 pub struct RegistryPacer {
-    con: ConnectionManager,
+    con: RedisCon,
     script: Script,
     interval_us: u64,
 }
 
 impl RegistryPacer {
-    pub fn new(con: ConnectionManager, rate_per_sec: f64) -> RegistryPacer {
+    pub fn new(con: RedisCon, rate_per_sec: f64) -> RegistryPacer {
         RegistryPacer {
             con,
             script: Script::new(GCRA),

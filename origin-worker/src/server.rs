@@ -38,7 +38,7 @@ pub async fn run(
     let config = Arc::new(config);
     let renderer = Arc::new(Renderer::new(&config.dcc_signing_key).map_err(StartError::Renderer)?);
     let metrics = Arc::new(Metrics::default());
-    let store = Store::connect(&config.redis_url, config.job_max_wait + QUEUED_MARGIN).await?;
+    let store = Store::connect(&config.redis, config.job_max_wait + QUEUED_MARGIN).await?;
     let pacer = RegistryPacer::new(store.connection(), config.registry_rate_per_sec);
     let registry = RegistryClient::new(
         &config.registry_url,

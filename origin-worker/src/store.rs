@@ -10,12 +10,23 @@
 //! Each job's keys carry the hash tag `{<id>}`, so on a Redis Cluster a job
 //! lives in one slot and the Lua scripts below touch one key each. Nothing
 //! here is readable personal data (see [`crate::crypto`]).
+//!
+//! One server or a Redis Cluster ([`RedisTarget`]): every command goes
+//! through a [`RedisCon`], which routes each command (and each pipeline, whose
+//! commands all name the same key) to the node owning its slot. Scripts run
+//! by `EVALSHA`; on `NOSCRIPT` redis-rs sends `SCRIPT LOAD` to every node and
+//! retries.
 
 use std::time::Duration;
 
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{
+    aio::{ConnectionLike, ConnectionManager},
+    cluster::ClusterClient,
+    cluster_async::ClusterConnection,
+    AsyncCommands, Cmd, Pipeline, RedisFuture, Script, Value,
+};
 
-use crate::error::AppError;
+use crate::{config::RedisTarget, error::AppError};
 
 pub const JOB_STREAM: &str = "wr:jobs";
 pub const GROUP: &str = "workers";
@@ -119,9 +130,106 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 "#;
 
+/// The origin's connection to Redis: one server or a Redis Cluster. Both
+/// are multiplexed handles that reconnect by themselves; clones share them.
+#[derive(Clone)]
+pub enum RedisCon {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for RedisCon {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisCon::Single(c) => c.req_packed_command(cmd),
+            RedisCon::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisCon::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisCon::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisCon::Single(c) => c.get_db(),
+            RedisCon::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl RedisCon {
+    /// Connects, retrying while Redis (for a cluster: every seed node) is
+    /// not reachable yet.
+    pub async fn connect(target: &RedisTarget) -> Result<RedisCon, redis::RedisError> {
+        let mut attempt = 0;
+        loop {
+            match RedisCon::connect_once(target).await {
+                Ok(c) => return Ok(c),
+                Err(e) if attempt < 30 && e.kind() != redis::ErrorKind::InvalidClientConfig => {
+                    attempt += 1;
+                    tracing::warn!(error = ?e.kind(), attempt, "redis not reachable yet");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn connect_once(target: &RedisTarget) -> Result<RedisCon, redis::RedisError> {
+        // Bounded waits: while Redis is down or restarting, a request must
+        // fail fast (503 + Retry-After), never hang its HTTP client.
+        match target {
+            RedisTarget::Single(url) => {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+                    .set_response_timeout(REDIS_RESPONSE_TIMEOUT)
+                    // Reconnect backoff: redis-rs hands `factor` to backon as
+                    // the multiplier of a 1 s base (its default of 100 meant
+                    // 100 s, then 10,000 s between attempts, and every request
+                    // queued behind them). Double from 1 s, never wait more
+                    // than a second.
+                    .set_factor(2)
+                    .set_max_delay(1_000)
+                    .set_number_of_retries(2);
+                let client = redis::Client::open(url.as_str())?;
+                Ok(RedisCon::Single(
+                    client.get_connection_manager_with_config(config).await?,
+                ))
+            }
+            RedisTarget::Cluster(nodes) => {
+                let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+                    // Per node connection attempt.
+                    .connection_timeout(REDIS_CONNECT_TIMEOUT)
+                    // Per command, retries and redirects included.
+                    .response_timeout(REDIS_RESPONSE_TIMEOUT)
+                    // While a node is down (connection refused, CLUSTERDOWN,
+                    // TRYAGAIN) a command is retried twice, after 0.1–0.4 s
+                    // then 0.1–0.8 s (defaults: 16 retries, up to 655 s
+                    // apart), then fails. A MOVED/ASK redirect also counts as
+                    // a retry: two suffice for one slot migration.
+                    .retries(2)
+                    .min_retry_wait(100)
+                    .max_retry_wait(1_000)
+                    .retry_wait_formula(200, 2)
+                    .build()?;
+                Ok(RedisCon::Cluster(client.get_async_connection().await?))
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    con: ConnectionManager,
+    con: RedisCon,
     set_status: Script,
     finish: Script,
     queued_ttl: Duration,
@@ -135,35 +243,11 @@ const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 impl Store {
     /// Connects (retrying while Redis is not up yet) and makes sure the
     /// stream and its consumer group exist.
-    pub async fn connect(url: &str, queued_ttl: Duration) -> Result<Store, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        // Bounded waits: while Redis is down or restarting, a request must
-        // fail fast (503 + Retry-After), never hang its HTTP client.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
-            .set_response_timeout(REDIS_RESPONSE_TIMEOUT)
-            // Reconnect backoff: redis-rs hands `factor` to backon as the
-            // multiplier of a 1 s base (its default of 100 meant 100 s, then
-            // 10,000 s between attempts, and every request queued behind
-            // them). Double from 1 s, never wait more than a second.
-            .set_factor(2)
-            .set_max_delay(1_000)
-            .set_number_of_retries(2);
-        let mut attempt = 0;
-        let con = loop {
-            match client
-                .get_connection_manager_with_config(config.clone())
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if attempt < 30 => {
-                    attempt += 1;
-                    tracing::warn!(error = ?e.kind(), attempt, "redis not reachable yet");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+    pub async fn connect(
+        target: &RedisTarget,
+        queued_ttl: Duration,
+    ) -> Result<Store, redis::RedisError> {
+        let con = RedisCon::connect(target).await?;
         let store = Store {
             con,
             set_status: Script::new(SET_STATUS),
@@ -174,7 +258,7 @@ impl Store {
         Ok(store)
     }
 
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisCon {
         self.con.clone()
     }
 

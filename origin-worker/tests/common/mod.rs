@@ -101,6 +101,77 @@ pub fn spawn_redis(port: u16) -> Proc {
     p
 }
 
+/// Runs `redis-cli -h 127.0.0.1 -p <port> <args>`; its stdout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("/usr/bin/redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A Redis Cluster of one primary per port (no replicas) on 127.0.0.1,
+/// node `i` with its cluster bus on `bus_ports[i]`, its node table and log in
+/// `logs`. Returns once every node reports `cluster_state:ok`.
+pub fn spawn_redis_cluster(ports: &[u16], bus_ports: &[u16], logs: &std::path::Path) -> Vec<Proc> {
+    assert_eq!(ports.len(), bus_ports.len());
+    let mut nodes = Vec::new();
+    for (&port, &bus) in ports.iter().zip(bus_ports) {
+        let log = std::fs::File::create(logs.join(format!("redis-{port}.log"))).unwrap();
+        let conf = logs.join(format!("redis-cluster-{port}.conf"));
+        let child = Command::new("/usr/bin/redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--cluster-enabled", "yes"])
+            .arg("--cluster-config-file")
+            .arg(&conf)
+            .args(["--cluster-port", &bus.to_string()])
+            .arg("--dir")
+            .arg(logs)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("redis-server starts");
+        nodes.push(Proc {
+            name: format!("redis-cluster-{port}"),
+            child: Some(child),
+        });
+    }
+    for &port in ports {
+        wait_tcp(port, "redis-server (cluster node)");
+    }
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new("/usr/bin/redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("redis-cli runs");
+    std::fs::write(logs.join("redis-cluster-create.log"), &out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster create failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    for &port in ports {
+        loop {
+            let info = redis_cli(port, &["cluster", "info"]);
+            if info.lines().any(|l| l.trim() == "cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < end, "cluster node {port} not ok: {info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    nodes
+}
+
 pub fn spawn_sim(port: u16, env: &[(&str, &str)], logs: &std::path::Path) -> Proc {
     let log = std::fs::OpenOptions::new()
         .create(true)
