@@ -201,11 +201,14 @@ pub fn build_edge() -> Result<()> {
 /// origin-worker --bins`) would compile the origin's dependency tree a second
 /// time with other features, and every switch between `dev` and `test` would
 /// rebuild it. One build, shared by dev, the tests and the e2e harness.
-pub fn build_origin(release: bool) -> Result<()> {
+/// Builds origin-worker and registry-sim: the shared debug build, or (for
+/// benchmarks) the `bench` profile (opt-level 3, thin LTO; its binaries land
+/// in `target/release`).
+pub fn build_origin(optimised: bool) -> Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace_root());
-    if release {
-        cmd.args(["build", "--release", "-p", "origin-worker", "--bins"]);
+    if optimised {
+        cmd.args(["build", "--profile", "bench", "-p", "origin-worker", "--bins"]);
     } else {
         cmd.args(NATIVE_TEST_BUILD);
     }

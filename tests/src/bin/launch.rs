@@ -80,7 +80,7 @@ fn run() -> Result<(), String> {
     }
     if !bin_dir.join("origin-worker").exists() {
         return Err(format!(
-            "no origin-worker in {} (cargo build --release -p origin-worker --bins)",
+            "no origin-worker in {} (cargo build --profile bench -p origin-worker --bins)",
             bin_dir.display()
         ));
     }
