@@ -1,7 +1,13 @@
 //! Configuration read from the Worker's environment: `[vars]` in
 //! wrangler.toml and the secrets set with `wrangler secret put`.
-//! Built per request (cheap: a few string reads), never stored in statics.
+//! Read once per isolate ([`EdgeConfig::get`]): vars and secrets cannot
+//! change under a running isolate (a deploy or a new secret starts new
+//! ones), and parsing them on every heartbeat cost measurable throughput.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use waitroom_core::operator::{self, DEFAULT_BYPASS_FORWARD, DEFAULT_BYPASS_PATHS};
 use waitroom_core::ticket::KeyRing;
 use worker::{Env, Result};
 
@@ -14,6 +20,14 @@ pub struct EdgeConfig {
     pub edge_origin_key: Vec<u8>,
     pub origin_url: String,
     pub session_minutes: u32,
+    /// `BYPASS_PATHS`: prefixes that never queue.
+    pub bypass_paths: Vec<String>,
+    /// `BYPASS_FORWARD`: those of them forwarded to the origin.
+    pub bypass_forward: Vec<String>,
+}
+
+thread_local! {
+    static CACHED: RefCell<Option<Rc<EdgeConfig>>> = const { RefCell::new(None) };
 }
 
 /// Waiting tickets live this long: long enough for a very long queue.
@@ -48,7 +62,18 @@ pub fn number(env: &Env, name: &str, default: u32) -> u32 {
 }
 
 impl EdgeConfig {
-    pub fn from_env(env: &Env) -> Result<EdgeConfig> {
+    /// This isolate's configuration (read from `env` the first time; a
+    /// failure is not cached, so fixing a secret takes effect).
+    pub fn get(env: &Env) -> Result<Rc<EdgeConfig>> {
+        if let Some(cfg) = CACHED.with(|c| c.borrow().clone()) {
+            return Ok(cfg);
+        }
+        let cfg = Rc::new(EdgeConfig::from_env(env)?);
+        CACHED.with(|c| *c.borrow_mut() = Some(cfg.clone()));
+        Ok(cfg)
+    }
+
+    fn from_env(env: &Env) -> Result<EdgeConfig> {
         let keys = KeyRing::parse(&secret(env, "TICKET_KEYS")?)
             .map_err(|e| worker::Error::RustError(format!("TICKET_KEYS: {e}")))?;
         let edge_origin_key = waitroom_core::decode_secret(&secret(env, "EDGE_ORIGIN_KEY")?)
@@ -61,6 +86,12 @@ impl EdgeConfig {
             edge_origin_key,
             origin_url: var(env, "ORIGIN_URL").unwrap_or_else(|| "http://127.0.0.1:8788".into()),
             session_minutes: number(env, "SESSION_MINUTES", 15),
+            bypass_paths: operator::parse_prefixes(
+                &var(env, "BYPASS_PATHS").unwrap_or_else(|| DEFAULT_BYPASS_PATHS.into()),
+            ),
+            bypass_forward: operator::parse_prefixes(
+                &var(env, "BYPASS_FORWARD").unwrap_or_else(|| DEFAULT_BYPASS_FORWARD.into()),
+            ),
         })
     }
 }

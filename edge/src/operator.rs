@@ -3,14 +3,12 @@
 //! answer for refused arrivals, the pre-queue countdown page, revocations,
 //! and the `/admin` dashboard page.
 
-use waitroom_core::operator::{
-    self, format_rfc3339, Bypass, Door, Refusal, DEFAULT_BYPASS_FORWARD, DEFAULT_BYPASS_PATHS,
-};
+use waitroom_core::operator::{self, format_rfc3339, Bypass, Door, Refusal};
 use waitroom_core::page::Lang;
 use waitroom_core::ticket::AdmissionClaims;
 use worker::*;
 
-use crate::config;
+use crate::config::EdgeConfig;
 use crate::http;
 use crate::pages;
 use crate::protocol::{self, IdRequest};
@@ -21,15 +19,8 @@ const ADMIN_PAGE: &str = include_str!("../../public/admin.html");
 
 /// How `path` bypasses the queue, from the `BYPASS_PATHS` and
 /// `BYPASS_FORWARD` vars (comma-separated prefixes).
-pub fn bypass(env: &Env, path: &str) -> Bypass {
-    let paths = config::var(env, "BYPASS_PATHS").unwrap_or_else(|| DEFAULT_BYPASS_PATHS.into());
-    let forward =
-        config::var(env, "BYPASS_FORWARD").unwrap_or_else(|| DEFAULT_BYPASS_FORWARD.into());
-    operator::classify_bypass(
-        path,
-        &operator::parse_prefixes(&paths),
-        &operator::parse_prefixes(&forward),
-    )
+pub fn bypass(cfg: &EdgeConfig, path: &str) -> Bypass {
+    operator::classify_bypass(path, &cfg.bypass_paths, &cfg.bypass_forward)
 }
 
 /// A bypass path the edge answers itself: a file of `public/` (never the

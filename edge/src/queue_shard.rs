@@ -1,11 +1,24 @@
 //! The `QueueShard` Durable Object: one shard of the FIFO queue.
 //!
 //! It owns a `waitroom_core::queue::ShardQueue` in memory and persists every
-//! entry as one SQLite row, so a restart (or an eviction) rebuilds the exact
-//! same queue from its rows. `fetch` only routes; the `handle_*` methods do
-//! the work, and the rules themselves live in `core`.
+//! entry as one SQLite row, so a restart (or an eviction) rebuilds the same
+//! queue from its rows. `fetch` only routes; the `handle_*` methods do the
+//! work, and the rules themselves live in `core`.
+//!
+//! # Heartbeats write behind
+//! Joins, admissions, leaves and drops are written before the answer goes
+//! out. A heartbeat's new `last_seen_ms` (recorded by `core` at most once per
+//! granularity) is only noted in memory and written with the others at most
+//! once per [`SEEN_WRITE_BEHIND_MS`] and on every Coordinator tick: one
+//! SQLite commit per second instead of one per heartbeat. (Each commit holds
+//! the answer until it is durable; per-heartbeat writes made the heartbeat
+//! route about three times slower, see BENCHMARKS.md.) A restart can lose the
+//! last second of those values, so rows are restored as if seen
+//! [`RESTORED_SEEN_SLACK_MS`] later: nobody loses their place early because
+//! of a restart, and someone who left is dropped at most that much later.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use waitroom_core::coordinator::{Grant, ShardSummary};
@@ -16,6 +29,12 @@ use waitroom_core::queue::{
 use worker::*;
 
 use crate::protocol::{self, IdRequest, JoinReply, WAKE_IF_NO_GRANT_FOR_MS};
+
+/// Heartbeat `last_seen_ms` values wait in memory at most about this long.
+pub const SEEN_WRITE_BEHIND_MS: u64 = 1_000;
+/// Restored rows count as seen this much later than written: several
+/// write-behind periods, in case ticks were late too.
+pub const RESTORED_SEEN_SLACK_MS: u64 = 5_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries (
@@ -76,6 +95,10 @@ pub struct QueueShard {
     /// When this instance last received a grant: if long ago, the
     /// Coordinator's alarm has probably stopped (idle) and a join wakes it.
     last_grant_ms: Cell<u64>,
+    /// id → `last_seen_ms` recorded but not yet written (see the module docs).
+    unsaved_seen: RefCell<HashMap<u64, u64>>,
+    /// When `unsaved_seen` was last written out.
+    seen_saved_ms: Cell<u64>,
 }
 
 fn now_ms() -> u64 {
@@ -104,6 +127,8 @@ impl DurableObject for QueueShard {
             queue: RefCell::new(queue),
             revoked: RefCell::new(revoked),
             last_grant_ms: Cell::new(0),
+            unsaved_seen: RefCell::new(HashMap::new()),
+            seen_saved_ms: Cell::new(0),
         }
     }
 
@@ -155,7 +180,8 @@ fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
             id: r.id as u64,
             seq: r.seq as u64,
             arrived_ms: r.arrived_ms as u64,
-            last_seen_ms: r.last_seen_ms as u64,
+            // Heartbeats write behind: the row may be a second old.
+            last_seen_ms: r.last_seen_ms as u64 + RESTORED_SEEN_SLACK_MS,
             state: if r.state == "admitted" {
                 EntryState::Admitted
             } else {
@@ -196,6 +222,22 @@ impl QueueShard {
             "INSERT OR REPLACE INTO entries (id, seq, arrived_ms, last_seen_ms, state, session_expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
             vec![int(row.id), int(row.seq), int(row.arrived_ms), int(row.last_seen_ms), state.into(), int(row.session_expires_ms)],
         )?;
+        Ok(())
+    }
+
+    /// Writes the heartbeats' pending `last_seen_ms` values (one commit).
+    fn save_seen(&self, now: u64) -> Result<()> {
+        self.seen_saved_ms.set(now);
+        let unsaved = std::mem::take(&mut *self.unsaved_seen.borrow_mut());
+        let sql = self.sql();
+        for (id, seen) in unsaved {
+            // A row deleted meanwhile (admitted and expired, left, dropped)
+            // matches nothing: harmless.
+            sql.exec(
+                "UPDATE entries SET last_seen_ms = ? WHERE id = ? AND state = 'waiting'",
+                vec![int(seen), int(id)],
+            )?;
+        }
         Ok(())
     }
 
@@ -264,13 +306,16 @@ impl QueueShard {
         let status = self.queue.borrow_mut().heartbeat(req.id, now);
         match &status {
             Status::Waiting(w) if w.persist_last_seen => {
-                self.sql().exec(
-                    "UPDATE entries SET last_seen_ms = ? WHERE id = ?",
-                    vec![int(now), int(req.id)],
-                )?;
+                self.unsaved_seen.borrow_mut().insert(req.id, now);
             }
-            Status::Abandoned => self.delete_row(req.id)?,
+            Status::Abandoned => {
+                self.unsaved_seen.borrow_mut().remove(&req.id);
+                self.delete_row(req.id)?;
+            }
             _ => {}
+        }
+        if now.saturating_sub(self.seen_saved_ms.get()) >= SEEN_WRITE_BEHIND_MS {
+            self.save_seen(now)?;
         }
         with_prequeue(&status, self.queue.borrow().prequeue_until(now))
     }
@@ -328,6 +373,7 @@ impl QueueShard {
 
     fn handle_summary(&self, req: protocol::SummaryRequest) -> Result<Response> {
         let now = now_ms();
+        self.save_seen(now)?;
         let summary: ShardSummary = {
             let mut q = self.queue.borrow_mut();
             let (summary, changes) = q.summary(req.shard, now);

@@ -149,7 +149,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         .await?;
         return http::json(200, &reply);
     }
-    let cfg = match EdgeConfig::from_env(&env) {
+    let cfg = match EdgeConfig::get(&env) {
         Ok(c) => c,
         Err(e) => {
             console_error!("configuration error: {e}");
@@ -160,7 +160,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     // Operator bypass paths (BYPASS_PATHS): never queued. Only those in
     // BYPASS_FORWARD (the verifiers' public keys) reach the origin without a
     // ticket; the rest are served from public/ or 404.
-    match crate::operator::bypass(&env, &path) {
+    match crate::operator::bypass(&cfg, &path) {
         Bypass::Origin if matches!(method, Method::Get | Method::Head) => {
             return forward::to_origin(req, &cfg, None, now).await;
         }
