@@ -185,12 +185,17 @@ fn plausible_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The job, if it exists and belongs to this admission's session.
+/// The job `id` of an authorised request: it must exist and belong to the
+/// admission's session (anything else is `404`, never "someone else's").
 async fn own_job(
     s: &AppState,
     id: &str,
-    claims: &AdmissionClaims,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: Body,
 ) -> Result<crate::store::JobView, AppError> {
+    let (claims, _) = authorize(s, method, uri, headers, body).await?;
     if !plausible_id(id) {
         return Err(AppError::NotFound);
     }
@@ -209,8 +214,7 @@ async fn status(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let (claims, _) = authorize(&s, &method, &uri, &headers, body).await?;
-    let job = own_job(&s, &id, &claims).await?;
+    let job = own_job(&s, &id, &method, &uri, &headers, body).await?;
     let mut resp = Json(json!({"id": id, "status": job.status.as_str(), "reason": job.reason}))
         .into_response();
     let h = resp.headers_mut();
@@ -229,8 +233,7 @@ async fn pdf(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let (claims, _) = authorize(&s, &method, &uri, &headers, body).await?;
-    let job = own_job(&s, &id, &claims).await?;
+    let job = own_job(&s, &id, &method, &uri, &headers, body).await?;
     if job.status != Status::Ready {
         return Err(AppError::NotReady);
     }
