@@ -291,7 +291,8 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A small deterministic generator (SplitMix64) for the random mode.
+/// A small deterministic generator (SplitMix64) for the random mode (and
+/// registry-sim's seeded population).
 #[derive(Debug, Clone)]
 pub struct SeededRng(u64);
 
@@ -301,11 +302,14 @@ impl SeededRng {
     }
 
     pub fn next_u64(&mut self) -> u64 {
+        let z = splitmix64(self.0);
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        z
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Uniform in `0..n` (Lemire's rejection: no modulo bias). `n > 0`.

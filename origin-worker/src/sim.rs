@@ -55,6 +55,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use waitroom_core::operator::SeededRng;
 
 use crate::{
     registry::{DoseRecord, VerifyRequest, VerifyResponse},
@@ -194,29 +195,6 @@ fn doses_for(h: &[u8; 32]) -> Vec<DoseRecord> {
         .collect()
 }
 
-/// SplitMix64: tiny, seedable, good enough for a simulator.
-#[derive(Debug)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> SplitMix {
-        SplitMix(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 const GIVEN: [&str; 16] = [
     "Ana",
     "José",
@@ -256,7 +234,7 @@ const FAMILY: [&str; 16] = [
 
 /// Citizen `i` of the sample for `seed`: always confirmed as vaccinated.
 pub fn sample_citizen(seed: u64, i: u64) -> serde_json::Value {
-    let mut r = SplitMix::new(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut r = SeededRng::new(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
     let given = GIVEN[(r.next_u64() % GIVEN.len() as u64) as usize];
     let family = FAMILY[(r.next_u64() % FAMILY.len() as u64) as usize];
     let dob = format!(
@@ -294,7 +272,7 @@ struct Sim {
     config: SimConfig,
     counters: Counters,
     bucket: Mutex<Bucket>,
-    rng: Mutex<SplitMix>,
+    rng: Mutex<SeededRng>,
 }
 
 impl Sim {
@@ -320,7 +298,7 @@ pub fn app(config: SimConfig) -> Router {
             tokens: config.rate_per_sec.max(1.0),
             at: Instant::now(),
         }),
-        rng: Mutex::new(SplitMix::new(config.seed)),
+        rng: Mutex::new(SeededRng::new(config.seed)),
         counters: Counters::default(),
         config,
     });
