@@ -20,6 +20,7 @@ use xtask::stack::{Ports, Stack, StackOptions};
 
 pub use serde_json::json;
 
+pub mod attack;
 pub mod launch;
 
 static BUILD: Once = Once::new();

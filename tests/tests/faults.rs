@@ -2,13 +2,11 @@
 //! goes away, and nothing accepted is lost, nothing is done twice.
 //! Port blocks 30..39.
 
-mod support;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use support::*;
+use waitroom_e2e::attack::*;
 use waitroom_e2e::*;
 
 #[test]

@@ -2,14 +2,12 @@
 //! Each: the stated answer, no state changed, no panic. Port blocks 20..29.
 //! (Attack 10, the admin token, is `edge::admin_needs_the_token_and_config_changes_apply_next_tick`.)
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderValue;
-use support::*;
 use waitroom_core::ticket::{self, Claims, KeyRing, UntrustedTicket};
+use waitroom_e2e::attack::*;
 use waitroom_e2e::*;
 
 /// Asks for a new place with `cookie` as the raw `Cookie` header.

@@ -1,15 +1,15 @@
-//! Helpers shared by the security and fault suites (issue 10): admitting
-//! citizens quickly, signing what only the edge may sign, reading cookies.
-
-#![allow(dead_code)]
+//! What the security and fault suites (issue 10) need beyond a citizen:
+//! admitting citizens quickly, signing what only the edge may sign (with
+//! the stack's own secrets), reading cookies, counting stored jobs.
 
 use std::time::Duration;
 
 use reqwest::blocking::RequestBuilder;
-
+use serde_json::json;
 use waitroom_core::edge_auth::{sign_request, EDGE_AUTH_HEADER};
 use waitroom_core::ticket::{self, AdmissionClaims, Claims, KeyRing};
-use waitroom_e2e::*;
+
+use crate::{eventually, now_ms, Citizen, TestStack};
 
 /// Joins each citizen, lets the Coordinator admit them all (10 a second),
 /// and pauses admissions again.
