@@ -69,6 +69,19 @@ pub async fn call<B: Serialize, T: DeserializeOwned>(
     resp.json().await
 }
 
+/// GETs `path` of `stub` and decodes the JSON answer: the heartbeat's call,
+/// with everything in the path (no body, no headers to build).
+pub async fn get<T: DeserializeOwned>(stub: &Stub, path: &str) -> Result<T> {
+    let mut resp = stub.fetch_with_str(&format!("https://do{path}")).await?;
+    if resp.status_code() != 200 {
+        return Err(Error::RustError(format!(
+            "{path}: status {}",
+            resp.status_code()
+        )));
+    }
+    resp.json().await
+}
+
 /// Makes sure the Coordinator's alarm is running.
 pub async fn wake_coordinator(env: &Env) -> Result<()> {
     let _: serde_json::Value = call(&coordinator(env)?, "/wake", &serde_json::json!({})).await?;

@@ -134,9 +134,15 @@ impl DurableObject for QueueShard {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
+        // The heartbeat, the hottest call: `GET /status/{id}` (see `protocol::get`).
+        if let Some(id) = path.strip_prefix("/status/") {
+            return match id.parse() {
+                Ok(id) => self.handle_status(IdRequest { id }),
+                Err(_) => Response::error("bad id", 400),
+            };
+        }
         match path.as_str() {
             "/join" => self.handle_join(protocol::read(&mut req).await?).await,
-            "/status" => self.handle_status(protocol::read(&mut req).await?),
             "/peek" => self.handle_peek(protocol::read(&mut req).await?),
             "/leave" => self.handle_leave(protocol::read(&mut req).await?),
             "/release" => self.handle_release(protocol::read(&mut req).await?),

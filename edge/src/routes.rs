@@ -135,8 +135,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     if path == "/__test/shard-ping" && test_routes(&env) {
         // The benchmark's second baseline: one Durable Object round trip
         // that does no queue work (what any heartbeat costs at least).
-        let reply: serde_json::Value =
-            protocol::call(&protocol::shard(&env, 0)?, "/ping", &serde_json::json!({})).await?;
+        let reply: serde_json::Value = protocol::get(&protocol::shard(&env, 0)?, "/ping").await?;
         return http::json(200, &reply);
     }
     if path == "/__test/replay-tick" && test_routes(&env) {
@@ -397,12 +396,9 @@ async fn heartbeat(env: &Env, cfg: &EdgeConfig, who: Visitor, now: u64) -> Resul
             })
         }
     };
-    let raw: serde_json::Value = protocol::call(
+    let raw: serde_json::Value = protocol::get(
         &protocol::shard(env, w.shard)?,
-        "/status",
-        &IdRequest {
-            id: entry_id(&w.ticket_id),
-        },
+        &format!("/status/{}", entry_id(&w.ticket_id)),
     )
     .await?;
     let prequeue_until = raw["prequeue_until"].as_u64();
