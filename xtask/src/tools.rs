@@ -208,7 +208,14 @@ pub fn build_origin(optimised: bool) -> Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace_root());
     if optimised {
-        cmd.args(["build", "--profile", "bench", "-p", "origin-worker", "--bins"]);
+        cmd.args([
+            "build",
+            "--profile",
+            "bench",
+            "-p",
+            "origin-worker",
+            "--bins",
+        ]);
     } else {
         cmd.args(NATIVE_TEST_BUILD);
     }
