@@ -249,20 +249,18 @@ impl Stack {
         // Otherwise the readiness check would pass on someone else's server.
         // (A few seconds' grace: a just-killed predecessor's children may
         // still be exiting.)
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while proc::port_in_use(port) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if proc::port_in_use(port) {
-            return Err(format!(
+        proc::wait_until(&format!("{name}'s port"), Duration::from_secs(5), || {
+            !proc::port_in_use(port)
+        })
+        .map_err(|_| {
+            format!(
                 "cannot start {name}: 127.0.0.1:{port} is already in use (an earlier run \
                  still up? `ss -ltnp 'sport = :{port}'` shows which process)"
-            ));
-        }
+            )
+        })?;
         let log = o.log_dir().join(format!("{name}.log"));
         let (mut cmd, ready): (Command, Box<dyn Fn() -> bool>) = match name {
             "redis" => {
-                let port = o.ports.redis;
                 let mut c = Command::new("redis-server");
                 c.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
                     .args(["--dir", &o.state_dir.join("redis").to_string_lossy()])
@@ -271,7 +269,6 @@ impl Stack {
                 (c, Box::new(move || proc::redis_ping(port)))
             }
             "registry-sim" => {
-                let port = o.ports.registry;
                 let mut c = Command::new(o.bin_dir.join("registry-sim"));
                 c.env("REGISTRY_SIM_ADDR", format!("127.0.0.1:{port}"))
                     .envs(o.registry_env.iter().cloned());
@@ -281,7 +278,6 @@ impl Stack {
                 )
             }
             "origin-worker" => {
-                let port = o.ports.origin;
                 let mut c = Command::new(o.bin_dir.join("origin-worker"));
                 c.env("ORIGIN_ADDR", format!("127.0.0.1:{port}"))
                     .env("REDIS_URL", o.redis_url())
@@ -296,7 +292,6 @@ impl Stack {
                 )
             }
             "edge" => {
-                let port = o.ports.edge;
                 let env_file = o.state_dir.join("edge.env");
                 let mut vars: Vec<(String, String)> = o
                     .secrets
