@@ -59,20 +59,21 @@ pub async fn call<B: Serialize, T: DeserializeOwned>(
         .with_headers(headers)
         .with_body(Some(text.into()));
     let req = Request::new_with_init(&format!("https://do{path}"), &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        return Err(Error::RustError(format!(
-            "{path}: status {}",
-            resp.status_code()
-        )));
-    }
-    resp.json().await
+    answer(stub.fetch_with_request(req).await?, path).await
 }
 
 /// GETs `path` of `stub` and decodes the JSON answer: the heartbeat's call,
 /// with everything in the path (no body, no headers to build).
 pub async fn get<T: DeserializeOwned>(stub: &Stub, path: &str) -> Result<T> {
-    let mut resp = stub.fetch_with_str(&format!("https://do{path}")).await?;
+    answer(
+        stub.fetch_with_str(&format!("https://do{path}")).await?,
+        path,
+    )
+    .await
+}
+
+/// The JSON body of an object's `200` answer to `path`; any other status is an error.
+async fn answer<T: DeserializeOwned>(mut resp: Response, path: &str) -> Result<T> {
     if resp.status_code() != 200 {
         return Err(Error::RustError(format!(
             "{path}: status {}",
