@@ -17,6 +17,14 @@ fn config() -> AdmissionConfig {
     }
 }
 
+/// [`config`], paused: nobody is admitted.
+fn paused() -> AdmissionConfig {
+    AdmissionConfig {
+        paused: true,
+        ..config()
+    }
+}
+
 fn shards(n: usize) -> Vec<ShardQueue> {
     (0..n)
         .map(|_| ShardQueue::new(config().shard_config()))
@@ -238,10 +246,7 @@ fn paused_admits_nobody_and_fifo_across_shards() {
         q[shard].join(i, T0 + i * 10);
     }
     let mut ctl = AdmissionController::new();
-    let paused = AdmissionConfig {
-        paused: true,
-        ..config()
-    };
+    let paused = paused();
     let admitted = tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
     assert!(admitted.iter().all(Vec::is_empty));
     // Global positions: shard 0's first entry has 30 people ahead.
@@ -270,10 +275,7 @@ fn arrival_in_an_empty_shard_queues_behind_every_other_shard() {
         q[1 + (i % 3) as usize].join(i, T0 + i);
     }
     let mut ctl = AdmissionController::new();
-    let paused = AdmissionConfig {
-        paused: true,
-        ..config()
-    };
+    let paused = paused();
     tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
     // Shard 0 was empty at the tick: its first arrival is behind all six,
     // before the next tick tells it anything about them.
@@ -295,10 +297,7 @@ fn eta_before_any_admission_uses_configured_rate() {
         q[0].join(i, T0);
     }
     let mut ctl = AdmissionController::new();
-    let paused = AdmissionConfig {
-        paused: true,
-        ..config()
-    };
+    let paused = paused();
     tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
     match q[0].heartbeat(99, T0 + 1_000) {
         // Position 100 at the configured 10 per second.
