@@ -116,10 +116,24 @@ impl Coordinator {
     }
 
     async fn operator(&self) -> Result<OperatorConfig> {
-        let raw: Option<String> = self.state.storage().get(KEY_OPERATOR).await?;
-        Ok(raw
-            .and_then(|r| serde_json::from_str(&r).ok())
-            .unwrap_or_default())
+        Ok(self.stored_json(KEY_OPERATOR).await?.unwrap_or_default())
+    }
+
+    /// A value stored as JSON text under `key`. Anything else there — a
+    /// structured value written by an earlier version (the controller was
+    /// one), text that no longer parses — is logged and read as absent, so
+    /// the room starts afresh instead of failing every tick.
+    async fn stored_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let raw: Option<serde_json::Value> = self.state.storage().get(key).await?;
+        let parsed = match raw {
+            None => return Ok(None),
+            Some(serde_json::Value::String(text)) => serde_json::from_str(&text).ok(),
+            Some(_) => None,
+        };
+        if parsed.is_none() {
+            console_error!("Coordinator: unreadable stored {key:?}, starting it afresh");
+        }
+        Ok(parsed)
     }
 
     /// Both halves of the configuration as the one flat JSON object of
@@ -139,10 +153,7 @@ impl Coordinator {
     /// it holds 64-bit seeds, which a JS number (what the storage API's
     /// structured values become) cannot represent exactly.
     async fn controller(&self) -> Result<AdmissionController> {
-        let raw: Option<String> = self.state.storage().get(KEY_CONTROLLER).await?;
-        Ok(raw
-            .and_then(|r| serde_json::from_str(&r).ok())
-            .unwrap_or_default())
+        Ok(self.stored_json(KEY_CONTROLLER).await?.unwrap_or_default())
     }
 
     async fn handle_wake(&self) -> Result<Response> {
