@@ -34,7 +34,8 @@ fn inputs() -> (Holder, Vec<VaccinationRecord>) {
 fn bench(c: &mut Criterion) {
     let signer = DccSigner::generate();
     let (holder, records) = inputs();
-    // The first render parses the embedded font once per process.
+    // The first render parses the embedded fonts (and cuts them down to the
+    // European repertoire) once per process.
     render_passport(&holder, &records, &signer, "PL", 1_700_000_000, 365).unwrap();
     c.bench_function("passport/render_full", |b| {
         b.iter(|| {
@@ -84,6 +85,20 @@ fn stages(c: &mut Criterion) {
         hc1: &hc1,
     };
     c.bench_function("passport/stage_pdf", |b| {
+        b.iter(|| pdf::render(black_box(&page)).unwrap())
+    });
+    // A name outside the European scripts (Georgian): printpdf subsets from
+    // the whole DejaVu fonts instead of their European cut.
+    let beyond = Holder {
+        given_name: "ნინო".into(),
+        family_name: "ბერიძე".into(),
+        date_of_birth: holder.date_of_birth.clone(),
+    };
+    let page = pdf::Page {
+        holder: &beyond,
+        ..page
+    };
+    c.bench_function("passport/stage_pdf_beyond_european", |b| {
         b.iter(|| pdf::render(black_box(&page)).unwrap())
     });
 }
