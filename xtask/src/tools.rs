@@ -19,6 +19,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/redis-server", "redis-server"),
     ("/usr/bin/chromium", "chromium"),
     ("/usr/bin/pdftoppm", "poppler-utils"),
+    ("/usr/bin/zbarimg", "zbar-tools"),
     (
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "fonts-dejavu-core",
