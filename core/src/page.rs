@@ -9,6 +9,9 @@
 //! - `{{{name}}}`: the variable `name`, raw. Only for values the edge builds
 //!   itself, such as [`Strings::js_json`] inside a
 //!   `<script type="application/json">` block.
+//! - `{{> name}}`: the partial `public/partials/name.html` (the shared head
+//!   and page header), pasted in by [`expand_partials`] before rendering.
+//!   Partials are templates too, and do not nest.
 //!
 //! A key or variable the template asks for but nobody supplied is a bug: in
 //! debug builds it shows as a visible `[[missing: …]]` marker so that it is
@@ -280,6 +283,47 @@ fn missing_marker(name: &str) -> String {
     }
 }
 
+/// The citizen pages and what they share, exactly as `public/` has them
+/// (compiled in: the edge serves them without reading files).
+pub mod public {
+    pub const WAITING: &str = include_str!("../../public/waiting.html");
+    pub const FORM: &str = include_str!("../../public/form.html");
+    pub const RESULT: &str = include_str!("../../public/result.html");
+    pub const CLOSED: &str = include_str!("../../public/closed.html");
+    pub const PREQUEUE: &str = include_str!("../../public/prequeue.html");
+    /// `{{> name}}` → `public/partials/name.html`.
+    pub const PARTIALS: [(&str, &str); 2] = [
+        ("head", include_str!("../../public/partials/head.html")),
+        ("header", include_str!("../../public/partials/header.html")),
+    ];
+    pub const EN: &str = include_str!("../../public/i18n/en.json");
+    pub const ES: &str = include_str!("../../public/i18n/es.json");
+}
+
+/// `template` with every `{{> name}}` replaced by the partial `name` (its
+/// final newline dropped, so a partial on a line of its own stays one
+/// block). An unknown partial is a bug, shown like a missing variable.
+pub fn expand_partials(template: &str, partials: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{>") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = after[..end].trim();
+        match partials.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => out.push_str(text.strip_suffix('\n').unwrap_or(text)),
+            None => out.push_str(&missing_marker(&format!("partial {name}"))),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Every `{{t.key}}` key a template uses, in order of first use. The tests
 /// use it to check that both string tables are complete.
 pub fn template_string_keys(template: &str) -> Vec<String> {
@@ -439,6 +483,27 @@ mod tests {
         assert_eq!(render("a {{ unclosed", &s, &[]), "a {{ unclosed");
         assert_eq!(render("{x}", &s, &[]), "{x}");
         assert_eq!(render("ñ{{v}}ñ", &s, &[("v", "é".into())]), "ñéñ");
+    }
+
+    #[test]
+    fn page_partials_are_pasted_in_before_rendering() {
+        let partials = [("top", "<h1>{{t.name}}</h1>\n"), ("empty", "")];
+        let s = strings(r#"{"name":"Waitroom"}"#);
+        let page = expand_partials("<body>\n{{> top}}\n{{>empty}}<p>{{x}}</p>", &partials);
+        assert_eq!(page, "<body>\n<h1>{{t.name}}</h1>\n<p>{{x}}</p>");
+        assert_eq!(
+            render(&page, &s, &[("x", "1".into())]),
+            "<body>\n<h1>Waitroom</h1>\n<p>1</p>"
+        );
+        // Not partials: left as they are.
+        assert_eq!(expand_partials("a {{> open", &partials), "a {{> open");
+        assert_eq!(expand_partials("{{x}} {{{y}}}", &partials), "{{x}} {{{y}}}");
+        let unknown = expand_partials("a{{> nope}}b", &partials);
+        if cfg!(debug_assertions) {
+            assert_eq!(unknown, "a[[missing: partial nope]]b");
+        } else {
+            assert_eq!(unknown, "ab");
+        }
     }
 
     #[test]

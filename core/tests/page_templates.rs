@@ -2,18 +2,17 @@
 //! `include_str!`s them: every key a template uses exists in every
 //! language, and every page renders completely with the documented vars.
 
+use waitroom_core::page::public::{self, EN, ES, PARTIALS};
 use waitroom_core::page::{
-    self, format_number, pick_lang, render, template_string_keys, template_vars, Lang, Strings,
+    self, expand_partials, format_number, pick_lang, render, template_string_keys, template_vars,
+    Lang, Strings,
 };
 
-const EN: &str = include_str!("../../public/i18n/en.json");
-const ES: &str = include_str!("../../public/i18n/es.json");
-
 /// (file, template, the vars the edge must supply) — the contract.
-const TEMPLATES: [(&str, &str, &[&str]); 5] = [
+const PAGES: [(&str, &str, &[&str]); 5] = [
     (
         "waiting.html",
-        include_str!("../../public/waiting.html"),
+        public::WAITING,
         &[
             "lang",
             "refresh_seconds",
@@ -26,24 +25,20 @@ const TEMPLATES: [(&str, &str, &[&str]); 5] = [
             "i18n_json",
         ],
     ),
-    (
-        "form.html",
-        include_str!("../../public/form.html"),
-        &["lang", "i18n_json"],
-    ),
+    ("form.html", public::FORM, &["lang", "i18n_json"]),
     (
         "result.html",
-        include_str!("../../public/result.html"),
+        public::RESULT,
         &["lang", "passport_id", "i18n_json"],
     ),
     (
         "closed.html",
-        include_str!("../../public/closed.html"),
+        public::CLOSED,
         &["lang", "reason_text", "reopen_at"],
     ),
     (
         "prequeue.html",
-        include_str!("../../public/prequeue.html"),
+        public::PREQUEUE,
         &[
             "lang",
             "refresh_seconds",
@@ -54,6 +49,14 @@ const TEMPLATES: [(&str, &str, &[&str]); 5] = [
         ],
     ),
 ];
+
+/// The pages as the edge renders them: partials pasted in.
+fn templates() -> Vec<(&'static str, String, &'static [&'static str])> {
+    PAGES
+        .iter()
+        .map(|&(file, template, vars)| (file, expand_partials(template, &PARTIALS), vars))
+        .collect()
+}
 
 /// The page scripts: the keys they look up at run time must be sent.
 const JS: [&str; 5] = [
@@ -97,8 +100,8 @@ fn sample_vars(strings: &Strings, lang: Lang) -> Vec<(&'static str, String)> {
 #[test]
 fn page_every_template_key_exists_in_every_language() {
     for (lang, strings) in tables() {
-        for (file, template, _) in TEMPLATES {
-            for key in template_string_keys(template) {
+        for (file, template, _) in templates() {
+            for key in template_string_keys(&template) {
                 assert!(
                     strings.get(&key).is_some(),
                     "{file}: `{key}` missing from {}.json",
@@ -169,8 +172,8 @@ fn page_every_js_string_key_exists_in_every_language() {
 
 #[test]
 fn page_templates_use_exactly_the_documented_vars() {
-    for (file, template, vars) in TEMPLATES {
-        let mut used = template_vars(template);
+    for (file, template, vars) in templates() {
+        let mut used = template_vars(&template);
         used.sort();
         let mut documented: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
         documented.sort();
@@ -182,8 +185,8 @@ fn page_templates_use_exactly_the_documented_vars() {
 fn page_templates_render_completely_in_both_languages() {
     for (lang, strings) in tables() {
         let vars = sample_vars(&strings, lang);
-        for (file, template, _) in TEMPLATES {
-            let html = render(template, &strings, &vars);
+        for (file, template, _) in templates() {
+            let html = render(&template, &strings, &vars);
             assert!(
                 !html.contains("[[missing"),
                 "{file} ({}): {html}",
@@ -199,9 +202,26 @@ fn page_templates_render_completely_in_both_languages() {
 }
 
 #[test]
+fn page_partials_are_used_and_resolved() {
+    for (file, template, _) in templates() {
+        assert!(!template.contains("{{>"), "{file}: unresolved partial");
+        assert_eq!(
+            template.matches("<header class=\"top\">").count(),
+            1,
+            "{file}"
+        );
+        assert_eq!(
+            template.matches("<meta charset=\"utf-8\">").count(),
+            1,
+            "{file}"
+        );
+    }
+}
+
+#[test]
 fn page_templates_are_csp_safe() {
     // The edge sends `script-src 'self'; style-src 'self'`: no inline code.
-    for (file, template, _) in TEMPLATES {
+    for (file, template, _) in templates() {
         let lower = template.to_ascii_lowercase();
         assert!(!lower.contains(" style="), "{file}: inline style attribute");
         assert!(!lower.contains("<style"), "{file}: inline <style>");
@@ -235,7 +255,7 @@ fn page_templates_are_csp_safe() {
 
 #[test]
 fn page_waiting_page_works_without_js() {
-    let template = TEMPLATES[0].1;
+    let template = &templates()[0].1;
     assert!(template.contains(
         "<noscript><meta http-equiv=\"refresh\" content=\"{{refresh_seconds}}\"></noscript>"
     ));
@@ -248,7 +268,7 @@ fn page_i18n_json_cannot_break_out_of_its_script_element() {
         Strings::from_json(r#"{"lang.code":"en","js.evil":"</script><script>alert(1)</script>"}"#)
             .unwrap();
     let html = render(
-        TEMPLATES[1].1,
+        &templates()[1].1,
         &strings,
         &[("lang", "en".into()), ("i18n_json", strings.js_json())],
     );

@@ -2,18 +2,16 @@
 //! with `waitroom_core::page` (so the no-JavaScript page shows the live
 //! position too).
 
+use waitroom_core::page::public::{CLOSED, EN, ES, FORM, PARTIALS, PREQUEUE, RESULT, WAITING};
 use waitroom_core::page::{self, Lang, Strings};
 use worker::{Request, Result};
 
 use crate::http::{self, LANG_COOKIE};
 
-const WAITING: &str = include_str!("../../public/waiting.html");
-const FORM: &str = include_str!("../../public/form.html");
-const RESULT: &str = include_str!("../../public/result.html");
-const CLOSED: &str = include_str!("../../public/closed.html");
-const PREQUEUE: &str = include_str!("../../public/prequeue.html");
-const EN: &str = include_str!("../../public/i18n/en.json");
-const ES: &str = include_str!("../../public/i18n/es.json");
+/// `template` (one of `public/`'s pages) with its partials and `vars`.
+fn render(template: &str, strings: &Strings, vars: &[(&str, String)]) -> String {
+    page::render(&page::expand_partials(template, &PARTIALS), strings, vars)
+}
 
 /// The language of this request: `?lang=`, then the cookie, then Accept-Language.
 pub fn lang_of(req: &Request) -> Lang {
@@ -84,12 +82,12 @@ pub fn waiting(lang: Lang, v: &WaitingView) -> String {
         ),
         ("i18n_json", s.js_json()),
     ];
-    page::render(WAITING, &s, &vars)
+    render(WAITING, &s, &vars)
 }
 
 pub fn form(lang: Lang) -> String {
     let s = strings(lang);
-    page::render(
+    render(
         FORM,
         &s,
         &[
@@ -106,7 +104,7 @@ pub fn result(lang: Lang, passport_id: &str) -> String {
         ("passport_id", passport_id.to_string()),
         ("i18n_json", s.js_json()),
     ];
-    page::render(RESULT, &s, &vars)
+    render(RESULT, &s, &vars)
 }
 
 pub fn closed(lang: Lang, reason_text: &str, reopen_at: &str) -> String {
@@ -116,7 +114,7 @@ pub fn closed(lang: Lang, reason_text: &str, reopen_at: &str) -> String {
         ("reason_text", reason_text.to_string()),
         ("reopen_at", reopen_at.to_string()),
     ];
-    page::render(CLOSED, &s, &vars)
+    render(CLOSED, &s, &vars)
 }
 
 /// The pre-queue countdown page: opens at `opens_at_ms`.
@@ -138,7 +136,7 @@ pub fn prequeue(lang: Lang, opens_at_ms: u64, poll_after_ms: u64, now_ms: u64) -
         ),
         ("i18n_json", s.js_json()),
     ];
-    page::render(PREQUEUE, &s, &vars)
+    render(PREQUEUE, &s, &vars)
 }
 
 /// An HTML response with the optional language cookie.
