@@ -10,7 +10,7 @@
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use waitroom_core::coordinator::{
-    AdminStats, AdmissionConfig, AdmissionController, Grant, HistoryPoint, ShardSummary,
+    AdminStats, AdmissionConfig, AdmissionController, Grant, HistoryPoint, ShardSummary, Stored,
 };
 use waitroom_core::operator::OperatorConfig;
 use worker::*;
@@ -119,21 +119,17 @@ impl Coordinator {
         Ok(self.stored_json(KEY_OPERATOR).await?.unwrap_or_default())
     }
 
-    /// A value stored as JSON text under `key`. Anything else there — a
-    /// structured value written by an earlier version (the controller was
-    /// one), text that no longer parses — is logged and read as absent, so
-    /// the room starts afresh instead of failing every tick.
+    /// The value stored as JSON text under `key`; see [`Stored`] for what
+    /// happens to anything else there.
     async fn stored_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let raw: Option<serde_json::Value> = self.state.storage().get(key).await?;
-        let parsed = match raw {
-            None => return Ok(None),
-            Some(serde_json::Value::String(text)) => serde_json::from_str(&text).ok(),
-            Some(_) => None,
-        };
-        if parsed.is_none() {
-            console_error!("Coordinator: unreadable stored {key:?}, starting it afresh");
-        }
-        Ok(parsed)
+        Ok(match Stored::decode(self.state.storage().get(key).await?) {
+            Stored::Absent => None,
+            Stored::Found(value) => Some(value),
+            Stored::Unreadable => {
+                console_error!("Coordinator: unreadable stored {key:?}, starting it afresh");
+                None
+            }
+        })
     }
 
     /// Both halves of the configuration as the one flat JSON object of
