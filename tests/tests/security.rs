@@ -535,14 +535,23 @@ fn a_bot_flood_is_refused_per_address_and_real_users_keep_their_places() {
     // The flood: 10,000 cookie-less joins from one address, 8 at a time.
     const FLOOD: usize = 10_000;
     let started = Instant::now();
-    let results: Vec<(u16, bool)> = std::thread::scope(|scope| {
+    // (status, has Retry-After, the body of anything else).
+    let results: Vec<(u16, bool, String)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 scope.spawn(|| {
                     (0..FLOOD / 8)
                         .map(|_| {
                             let r = join_from("203.0.113.66", None);
-                            (r.status().as_u16(), r.headers().contains_key("retry-after"))
+                            let code = r.status().as_u16();
+                            let retry = r.headers().contains_key("retry-after");
+                            let odd = !(code == 201 || code == 429 && retry);
+                            let body = if odd {
+                                r.text().unwrap_or_default()
+                            } else {
+                                String::new()
+                            };
+                            (code, retry, body)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -554,10 +563,29 @@ fn a_bot_flood_is_refused_per_address_and_real_users_keep_their_places() {
             .collect()
     });
     let secs = started.elapsed().as_secs_f64();
-    let placed = results.iter().filter(|(c, _)| *c == 201).count();
-    let limited = results.iter().filter(|(c, r)| *c == 429 && *r).count();
+    let placed = results.iter().filter(|(c, _, _)| *c == 201).count();
+    let limited = results.iter().filter(|(c, r, _)| *c == 429 && *r).count();
     eprintln!("flood: {FLOOD} joins in {secs:.1} s: {placed} placed, {limited} refused");
-    assert_eq!(placed + limited, FLOOD, "only 201 or 429 with Retry-After");
+    // The edge's answer to a failed internal call (an overloaded shard):
+    // 503 `unavailable` with Retry-After, which the page and apps retry. A
+    // flood on 2 shared cores may cause a few; it must never be a place.
+    let unavailable =
+        |(c, r, body): &&(u16, bool, String)| *c == 503 && *r && body.contains("\"unavailable\"");
+    let busy = results.iter().filter(unavailable).count();
+    eprintln!("flood: {busy} answered 503 unavailable");
+    let odd: Vec<_> = results
+        .iter()
+        .filter(|x| !(x.0 == 201 || x.0 == 429 && x.1 || unavailable(x)))
+        .take(5)
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "only 201, 429 or 503 with Retry-After: {odd:?}"
+    );
+    assert!(
+        busy <= FLOOD / 1000,
+        "{busy} of {FLOOD} joins failed inside the edge"
+    );
     // 20 per 10 s window (wrangler.toml), counting the partial windows at both ends.
     let windows = (secs / 10.0).ceil() as usize + 2;
     assert!(
