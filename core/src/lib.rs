@@ -20,6 +20,7 @@
 //! - [`passport_request`]: the passport request body, validated field by field.
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
+pub mod config;
 pub mod coordinator;
 pub mod edge_auth;
 pub mod eta;
@@ -30,5 +31,6 @@ pub mod passport_request;
 pub mod queue;
 pub mod secret;
 pub mod ticket;
+pub mod wire;
 
 pub use secret::{decode_secret, SecretError};

@@ -42,7 +42,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::coordinator::ConfigError;
+use crate::config::ConfigError;
 
 /// Default bypass prefixes: never queued.
 pub const DEFAULT_BYPASS_PATHS: &str = "/healthz,/.well-known/dcc/keys,/assets/";

@@ -47,51 +47,17 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::coordinator::{ArrivalHistogram, Grant, ShardSummary, HISTOGRAM_BUCKETS};
+pub use crate::config::ShardConfig;
 use crate::eta::{poll_after_ms, EtaInfo};
 use crate::fenwick::Fenwick;
 use crate::operator::{Door, Lottery, OperatorConfig, SeededRng};
+use crate::wire::{ArrivalHistogram, Grant, ShardSummary, HISTOGRAM_BUCKETS};
+pub use crate::wire::{DEFAULT_HEAD_SAMPLE_LEN, MAX_HEAD_SAMPLE_LEN};
 
 /// Smallest Fenwick tree allocated (slots).
 const MIN_TREE_SLOTS: usize = 1024;
-/// Default number of head arrival times a summary carries until the
-/// coordinator asks for another length in its grant.
-pub const DEFAULT_HEAD_SAMPLE_LEN: u32 = 256;
-/// Upper bound on the head sample a grant may ask for.
-pub const MAX_HEAD_SAMPLE_LEN: u32 = 4096;
 /// Marker of a vacant slot in `Slot::last_seen_ms`.
 const VACANT: u64 = u64::MAX;
-
-/// Timing rules a shard applies. Comes from the coordinator with every
-/// [`Grant`], so operator changes reach all shards within a tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardConfig {
-    /// Silence after which a waiting entry loses its place.
-    pub abandon_after_ms: u64,
-    /// Length of an active session after admission.
-    pub session_ms: u64,
-    /// Minimum movement of `last_seen_ms` worth a row write (see the module
-    /// docs: expiry adds this much grace).
-    pub last_seen_granularity_ms: u64,
-}
-
-impl Default for ShardConfig {
-    fn default() -> Self {
-        Self {
-            abandon_after_ms: 60_000,
-            session_ms: 10 * 60_000,
-            last_seen_granularity_ms: 10_000,
-        }
-    }
-}
-
-impl ShardConfig {
-    /// Silence tolerated before an entry is dropped (abandon + granularity).
-    pub fn expiry_grace_ms(&self) -> u64 {
-        self.abandon_after_ms
-            .saturating_add(self.last_seen_granularity_ms)
-    }
-}
 
 /// State of a persisted entry row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
