@@ -118,8 +118,8 @@ pub struct ShardConfig {
     pub abandon_after_ms: u64,
     /// Length of an active session after admission.
     pub session_ms: u64,
-    /// Minimum movement of `last_seen_ms` worth a row write (see
-    /// [`crate::queue`] on heartbeat coarseness: expiry adds this much grace).
+    /// Minimum movement of `last_seen_ms` worth a row write (expiry adds
+    /// this much grace; heartbeat coarseness: `queue/heartbeat.rs`).
     pub last_seen_granularity_ms: u64,
 }
 

@@ -1,0 +1,68 @@
+//! The operator's schedule inside a shard: who may join now (the door),
+//! the pre-queue countdown, and the pre-queue lottery that reorders those
+//! who arrived before the event started (see [`crate::operator`]).
+
+use super::{EntryRow, ShardQueue};
+use crate::operator::{Door, Lottery};
+
+impl ShardQueue {
+    /// What a new arrival gets now: a place, a pre-queue place, or the
+    /// closed page (schedule, `reject` mode, queue full).
+    pub fn door(&self, now_ms: u64) -> Door {
+        self.meta
+            .operator
+            .door(now_ms, self.new_arrival_eta_seconds())
+    }
+
+    /// `event_start_ms` while the room is in pre-queue (the waiting page
+    /// shows a countdown instead of a position).
+    pub fn prequeue_until(&self, now_ms: u64) -> Option<u64> {
+        match self.meta.operator.phase(now_ms) {
+            crate::operator::Phase::PreQueue { event_start_ms } => Some(event_start_ms),
+            _ => None,
+        }
+    }
+
+    /// The pre-queue lottery: every waiting entry that arrived before
+    /// `event_start` gets its effective arrival time and its place in key
+    /// order (see [`crate::operator`]); later arrivals keep theirs, behind.
+    /// Returns the rows to rewrite. O(n log n), once per event.
+    pub fn shuffle_prequeue(&mut self, lottery: &Lottery, now_ms: u64) -> Vec<EntryRow> {
+        let mut pre: Vec<EntryRow> = Vec::new();
+        let mut rows: Vec<EntryRow> = Vec::with_capacity(self.index.len() + self.sessions.len());
+        for slot in self.slots.iter().filter(|s| s.is_live()) {
+            let Some(row) = self.row(slot.id) else {
+                continue;
+            };
+            if row.arrived_ms < lottery.event_start_ms {
+                pre.push(row);
+            } else {
+                rows.push(row);
+            }
+        }
+        if pre.is_empty() {
+            return Vec::new();
+        }
+        // The pre-queued hold the front seqs (slots are in arrival order):
+        // hand those seqs out again in lottery order.
+        let seqs: Vec<u64> = pre.iter().map(|r| r.seq).collect();
+        pre.sort_by_key(|r| (lottery.effective_arrival_ms(r.id), lottery.key(r.id)));
+        for (row, seq) in pre.iter_mut().zip(seqs) {
+            row.seq = seq;
+            row.arrived_ms = lottery.effective_arrival_ms(row.id);
+        }
+        rows.extend(pre.iter().copied());
+        rows.extend(self.sessions.keys().filter_map(|&id| self.row(id)));
+        let global = self.global.clone();
+        match Self::restore(self.meta, rows, now_ms) {
+            Ok(q) => {
+                *self = q;
+                self.global = global;
+                pre
+            }
+            // Cannot happen (the rows come from a consistent queue); keep
+            // the arrival order rather than lose anyone.
+            Err(_) => Vec::new(),
+        }
+    }
+}
