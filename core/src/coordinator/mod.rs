@@ -1,0 +1,285 @@
+//! The admission controller run by the Coordinator Durable Object.
+//!
+//! Every tick (about a second; alarms are at-least-once) the Coordinator
+//! collects one [`ShardSummary`] per QueueShard, calls
+//! [`AdmissionController::tick`], persists the controller (it is serde), and
+//! sends each shard its [`Grant`], which the shard applies with
+//! [`crate::queue::ShardQueue::apply_grant`].
+//!
+//! # Idempotence
+//! A tick id that is not newer than the last one returns the stored last
+//! plan unchanged; its grants carry the old tick id, which the shards have
+//! already applied, so a duplicate admits nobody.
+//!
+//! # Files
+//! - `pacing.rs`: how many are admitted this tick: `min(pacing,
+//!   total_active_users - active sessions, waiting)`, the pace accrued in a
+//!   fractional carry that is never banked.
+//! - `fifo.rs`: which shards they come from: the globally oldest first,
+//!   merged from each shard's head sample.
+//! - `positions.rs`: what each grant tells its shard about the others'
+//!   waiting entries, for global positions.
+//! - `stats.rs`: `/admin/stats` and the dashboard history.
+//! - `stored.rs`: reading back what the Coordinator stored ([`Stored`]).
+//! - The settings live in [`crate::config`], the summary and grant in
+//!   [`crate::wire`] (re-exported here).
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::config::{AdmissionConfig, ConfigError};
+use crate::eta::{EtaInfo, RateEstimator};
+use crate::operator::{self, OperatorConfig, Phase, QueueMode};
+pub use crate::wire::{ArrivalHistogram, Grant, ShardSummary, HISTOGRAM_BUCKETS};
+
+mod fifo;
+mod pacing;
+mod positions;
+mod stats;
+mod stored;
+
+use fifo::{head_sample_len, split_fifo};
+pub use pacing::{MAX_TICK_GAP_MS, NOMINAL_TICK_MS};
+use positions::{others_before, ShardAfterTick};
+pub use stats::{AdminStats, History, HistoryPoint, ShardStats, HISTORY_POINTS, HISTORY_STEP_MS};
+pub use stored::Stored;
+
+/// The outcome of one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickPlan {
+    /// Tick id.
+    pub tick_id: u64,
+    /// Total admissions granted.
+    pub budget: u64,
+    /// One grant per summary, in the summaries' order.
+    pub grants: Vec<Grant>,
+    /// Figures for `/admin/stats`.
+    pub stats: AdminStats,
+}
+
+/// Pacing, FIFO split and ETA state, persisted by the Coordinator between
+/// ticks (serde).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionController {
+    last_tick_id: Option<u64>,
+    last_tick_ms: Option<u64>,
+    /// Accrued, not yet granted admissions (fractional).
+    carry: f64,
+    granted_total: u64,
+    rate: RateEstimator,
+    last_plan: Option<TickPlan>,
+    /// The room's random seed, drawn once by the Coordinator
+    /// ([`AdmissionController::ensure_seed`]); each event's lottery seed and
+    /// each random-mode tick's seed derive from it.
+    #[serde(default)]
+    seed: Option<u64>,
+    /// `(event_start_ms, tick_id)`: the tick that announced that event's
+    /// lottery (it admits nobody, so the next summaries are shuffled).
+    #[serde(default)]
+    lottery_tick: Option<(u64, u64)>,
+    /// The dashboard's last 15 minutes.
+    #[serde(default)]
+    history: History,
+}
+
+impl AdmissionController {
+    /// A controller that has never ticked.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last plan, e.g. for `/admin/stats` between ticks.
+    pub fn last_plan(&self) -> Option<&TickPlan> {
+        self.last_plan.as_ref()
+    }
+
+    /// Admissions granted, ever, by this controller.
+    pub fn granted_total(&self) -> u64 {
+        self.granted_total
+    }
+
+    /// The smoothed rate estimator.
+    pub fn rate(&self) -> &RateEstimator {
+        &self.rate
+    }
+
+    /// The dashboard history.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Sets the room's random seed unless it has one: `fresh_seed` is used
+    /// only the first time (returns whether it was). The edge draws it from
+    /// the runtime's CSPRNG; keep it below 2^53 (persisted as a JS number).
+    pub fn ensure_seed(&mut self, fresh_seed: u64) -> bool {
+        if self.seed.is_some() {
+            return false;
+        }
+        self.seed = Some(fresh_seed);
+        true
+    }
+
+    /// The room's random seed, if drawn.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// [`AdmissionController::tick_room`] with the default operator settings.
+    pub fn tick(
+        &mut self,
+        tick_id: u64,
+        now_ms: u64,
+        summaries: &[ShardSummary],
+        config: &AdmissionConfig,
+    ) -> TickPlan {
+        self.tick_room(
+            tick_id,
+            now_ms,
+            summaries,
+            config,
+            &OperatorConfig::default(),
+        )
+    }
+
+    /// Plans one tick. `summaries` must hold every shard (pass the last
+    /// known summary of an unreachable shard, or skip the tick: its active
+    /// sessions count against the cap). A `tick_id` not newer than the last
+    /// returns the last plan again.
+    ///
+    /// Operator settings: no admissions before `event_start`; the first
+    /// tick after it announces the lottery and admits nobody; `passthrough`
+    /// admits everyone waiting; `random` splits the budget uniformly.
+    pub fn tick_room(
+        &mut self,
+        tick_id: u64,
+        now_ms: u64,
+        summaries: &[ShardSummary],
+        config: &AdmissionConfig,
+        op: &OperatorConfig,
+    ) -> TickPlan {
+        if let (Some(last), Some(plan)) = (self.last_tick_id, &self.last_plan) {
+            if tick_id <= last {
+                return plan.clone();
+            }
+        }
+        let elapsed = self.elapsed_ms(now_ms);
+        let waiting: u64 = summaries.iter().map(|s| s.waiting).sum();
+        let active: u64 = summaries.iter().map(|s| s.active_sessions).sum();
+
+        let open = op.phase(now_ms) == Phase::Open;
+        let seed = self.seed.unwrap_or(0);
+        let lottery = match op.event_start {
+            Some(e) if open => op.lottery(operator::tick_seed(seed, e)),
+            _ => None,
+        };
+        // The first open tick of an event only announces the lottery.
+        let lottery_tick = match (lottery, self.lottery_tick) {
+            (Some(l), Some((e, t))) if e == l.event_start_ms => t == tick_id,
+            (Some(l), _) => {
+                self.lottery_tick = Some((l.event_start_ms, tick_id));
+                true
+            }
+            (None, _) => false,
+        };
+        let held = config.paused || !open || lottery_tick;
+        let budget = self.budget(held, op.mode, config, elapsed, waiting, active);
+        if !held && waiting > budget {
+            self.rate.observe(budget, elapsed);
+        }
+        self.granted_total += budget;
+
+        let heads: Vec<Vec<u64>> = summaries.iter().map(ShardSummary::head_arrivals).collect();
+        let random_seed = (op.mode == QueueMode::Random && budget > 0).then(|| {
+            // Fresh per tick; from the lottery seed when there is one, so
+            // a replayed tick splits the same way.
+            operator::tick_seed(seed ^ 0x5EED, tick_id)
+        });
+        let shares = match random_seed {
+            Some(seed) => {
+                let counts: Vec<u64> = summaries.iter().map(|s| s.waiting).collect();
+                operator::split_random(budget, &counts, seed)
+            }
+            None => split_fifo(budget, summaries, &heads),
+        };
+        let eta = EtaInfo {
+            rate_per_s: self.rate.rate_per_s(config.new_users_per_minute),
+            paused: held,
+        };
+        let head_sample_len = head_sample_len(budget);
+        let shard_config = config.shard_config();
+        let after: Vec<ShardAfterTick> = summaries
+            .iter()
+            .zip(&heads)
+            .zip(&shares)
+            .map(|((s, h), &g)| ShardAfterTick::new(s, h, g))
+            .collect();
+        let waiting_after = waiting - budget;
+
+        let grants = summaries
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Grant {
+                tick_id,
+                shard: s.shard,
+                admit: u32::try_from(shares[i]).unwrap_or(u32::MAX),
+                config: shard_config,
+                others_before: others_before(i, &after),
+                others_waiting: waiting_after - after[i].waiting_after(),
+                eta,
+                head_sample_len,
+                operator: *op,
+                lottery,
+                random_seed: random_seed.map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
+            })
+            .collect();
+
+        let oldest = summaries.iter().filter_map(|s| s.oldest_arrival_ms).min();
+        let wait_s = |t: Option<u64>| t.map_or(0, |t| now_ms.saturating_sub(t) / 1000);
+        let stats = AdminStats {
+            tick_id,
+            waiting,
+            active,
+            admitted_total: summaries.iter().map(|s| s.admitted_total).sum(),
+            abandoned_total: summaries.iter().map(|s| s.abandoned_total).sum(),
+            admit_rate_per_min: self.rate.measured_per_s().unwrap_or(0.0) * 60.0,
+            oldest_wait_seconds: wait_s(oldest),
+            paused: config.paused,
+            eta_new_arrival_seconds: eta.eta_seconds(waiting_after + 1),
+            admitted_per_min: 0.0,
+            abandoned_per_min: 0.0,
+            phase: op.phase(now_ms),
+            shards: summaries
+                .iter()
+                .zip(&shares)
+                .map(|(s, &g)| ShardStats {
+                    shard: s.shard,
+                    waiting: s.waiting,
+                    active: s.active_sessions,
+                    granted: u32::try_from(g).unwrap_or(u32::MAX),
+                    oldest_wait_seconds: wait_s(s.oldest_arrival_ms),
+                    last_applied_tick: s.last_applied_tick,
+                })
+                .collect(),
+        };
+        let mut stats = stats;
+        let point = HistoryPoint {
+            t_ms: now_ms,
+            waiting,
+            active,
+            admitted_total: stats.admitted_total,
+            abandoned_total: stats.abandoned_total,
+        };
+        stats.admitted_per_min = self.history.per_min(point, |p| p.admitted_total);
+        stats.abandoned_per_min = self.history.per_min(point, |p| p.abandoned_total);
+        self.history.record(point);
+        let plan = TickPlan {
+            tick_id,
+            budget,
+            grants,
+            stats,
+        };
+        self.last_tick_id = Some(tick_id);
+        self.last_tick_ms = Some(now_ms);
+        self.last_plan = Some(plan.clone());
+        plan
+    }
+}
