@@ -88,3 +88,17 @@ pub(super) fn split_fifo(budget: u64, summaries: &[ShardSummary], heads: &[Vec<u
     }
     taken
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_sample_is_twice_the_budget_rounded_up_within_bounds() {
+        assert_eq!(head_sample_len(0), DEFAULT_HEAD_SAMPLE_LEN);
+        assert_eq!(head_sample_len(100), DEFAULT_HEAD_SAMPLE_LEN);
+        assert_eq!(head_sample_len(129), 512);
+        assert_eq!(head_sample_len(1_000), 2_048);
+        assert_eq!(head_sample_len(1_000_000), MAX_HEAD_SAMPLE_LEN);
+    }
+}
