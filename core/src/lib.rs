@@ -8,10 +8,19 @@
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
-//! - [`queue`]: one QueueShard's state machine: arrival order, heartbeats,
-//!   abandonment, admission, exact positions; what the edge persists.
-//! - [`coordinator`]: the admission controller (pacing, active cap, FIFO
-//!   across shards, global positions, `/admin/stats`).
+//! - [`config`]: the operator's admission settings (`AdmissionConfig`) and
+//!   the timing rules shards derive from them (`ShardConfig`).
+//! - [`wire`]: what a shard and the coordinator exchange each tick
+//!   (`ShardSummary` up, `Grant` down).
+//! - [`queue`]: one QueueShard's state machine, one file per concept:
+//!   `order` (join, leave, the O(log n) structure), `heartbeat` (coarseness,
+//!   abandonment), `admission` (grants, sessions), `positions`, `schedule`
+//!   (door, pre-queue lottery), `summary`, `rows` (what the edge persists,
+//!   restore).
+//! - [`coordinator`]: the admission controller: `pacing` (the budget),
+//!   `fifo` (oldest first across shards), `positions` (global-position
+//!   breakpoints), `stats` (`/admin/stats`, history), `stored` (reading
+//!   back stored values).
 //! - [`eta`]: smoothed admission rate, wait estimates, polling cadence.
 //! - [`fenwick`]: the order-statistic tree behind exact positions.
 //! - [`operator`]: queue modes, scheduled opening and its lottery, queue full,
@@ -19,6 +28,10 @@
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`passport_request`]: the passport request body, validated field by field.
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
+//!
+//! Dependencies point one way: `config` and `eta` at the bottom, `operator`
+//! on `config`, `wire` on those, `queue` and `coordinator` on `wire` but
+//! never on each other.
 
 pub mod config;
 pub mod coordinator;
