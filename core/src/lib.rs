@@ -15,12 +15,14 @@
 //! - [`eta`]: smoothed admission rate, wait estimates, polling cadence.
 //! - [`fenwick`]: the order-statistic tree behind exact positions.
 //! - [`operator`]: queue modes, scheduled opening and its lottery, queue full,
-//!   bypass paths, revocations.
+//!   bypass paths, revocations, the operator configuration and its patching.
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`passport_request`]: the passport request body, validated field by field.
+//! - [`date`]: RFC 3339 instants and calendar dates (the `time` crate).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
 pub mod coordinator;
+pub mod date;
 pub mod edge_auth;
 pub mod eta;
 pub mod fenwick;
