@@ -19,8 +19,10 @@
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`passport_request`]: the passport request body, validated field by field.
 //! - [`date`]: RFC 3339 instants and calendar dates (the `time` crate).
+//! - [`cookie`]: reading one cookie from a `Cookie` header (edge and origin).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
+pub mod cookie;
 pub mod coordinator;
 pub mod date;
 pub mod edge_auth;
