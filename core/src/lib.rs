@@ -24,9 +24,11 @@
 //! - [`eta`]: smoothed admission rate, wait estimates, polling cadence.
 //! - [`fenwick`]: the order-statistic tree behind exact positions.
 //! - [`operator`]: queue modes, scheduled opening and its lottery, queue full,
-//!   bypass paths, revocations.
+//!   bypass paths, revocations, the operator configuration and its patching.
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`passport_request`]: the passport request body, validated field by field.
+//! - [`date`]: RFC 3339 instants and calendar dates (the `time` crate).
+//! - [`cookie`]: reading one cookie from a `Cookie` header (edge and origin).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 //!
 //! Dependencies point one way: `config` and `eta` at the bottom, `operator`
@@ -34,7 +36,9 @@
 //! never on each other.
 
 pub mod config;
+pub mod cookie;
 pub mod coordinator;
+pub mod date;
 pub mod edge_auth;
 pub mod eta;
 pub mod fenwick;

@@ -1,6 +1,7 @@
 //! Operators' API: `/admin/stats` and `/admin/config`, behind
 //! `Authorization: Bearer <ADMIN_TOKEN>` compared in constant time.
 
+use subtle::ConstantTimeEq;
 use worker::*;
 
 use crate::config::EdgeConfig;
@@ -10,12 +11,12 @@ use crate::protocol;
 /// Largest configuration patch accepted.
 const MAX_CONFIG_BODY: usize = 4 * 1024;
 
-/// Equal in time independent of where the first difference is.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `given` is the operator token, in time independent of where the
+/// first difference is (`subtle`). A token of another length is refused
+/// (its length is all that leaks), and so is everything when the configured
+/// token is empty: an unset-looking secret must not open the admin API.
+pub fn token_matches(given: &[u8], expected: &[u8]) -> bool {
+    !expected.is_empty() && bool::from(given.ct_eq(expected))
 }
 
 fn authorized(req: &Request, cfg: &EdgeConfig) -> bool {
@@ -26,7 +27,7 @@ fn authorized(req: &Request, cfg: &EdgeConfig) -> bool {
         .flatten()
         .unwrap_or_default();
     match header.strip_prefix("Bearer ") {
-        Some(token) => constant_time_eq(token.trim().as_bytes(), cfg.admin_token.as_bytes()),
+        Some(token) => token_matches(token.trim().as_bytes(), cfg.admin_token.as_bytes()),
         None => false,
     }
 }

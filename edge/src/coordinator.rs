@@ -181,36 +181,20 @@ impl Coordinator {
         })
     }
 
-    /// Applies a JSON patch of the configuration: 422 (as JSON) on nonsense.
+    /// Applies a JSON patch of the configuration
+    /// (`waitroom_core::operator::apply_patch`): 422 (as JSON) on nonsense.
     async fn handle_config(&self, patch: ConfigPatch) -> Result<Response> {
-        let old = self.config_json().await?;
-        let mut merged = old.clone();
-        for (k, v) in patch.0 {
-            match merged.get_mut(&k) {
-                Some(slot) => *slot = v,
-                None => {
-                    return unprocessable(&k, "is not a configuration field");
-                }
-            }
-        }
-        let new: AdmissionConfig = match serde_json::from_value(merged.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                return unprocessable("config", &format!("has a value of the wrong type: {e}"))
-            }
+        use waitroom_core::operator::{apply_patch, config_json};
+        let (config, operator) = (self.config().await?, self.operator().await?);
+        let (new, new_op) = match apply_patch(&config, &operator, &patch.0) {
+            Ok(both) => both,
+            Err(e) => return unprocessable(&e.field, &e.message),
         };
-        let new_op: OperatorConfig = match serde_json::from_value(merged) {
-            Ok(c) => c,
-            Err(e) => return unprocessable("config", &format!("has an invalid value: {e}")),
-        };
-        if let Err(e) = new.validate().and_then(|()| new_op.validate()) {
-            return unprocessable(&e.field, &e.message);
-        }
         self.state.storage().put(KEY_CONFIG, new).await?;
         let op_json =
             serde_json::to_string(&new_op).map_err(|e| Error::RustError(e.to_string()))?;
         self.state.storage().put(KEY_OPERATOR, op_json).await?;
-        let new = self.config_json().await?;
+        let (old, new) = (config_json(&config, &operator), config_json(&new, &new_op));
         console_log!(
             "{}",
             serde_json::json!({ "event": "config_changed", "old": old, "new": new })

@@ -58,21 +58,10 @@ pub fn clear_ticket_cookie() -> String {
     format!("{TICKET_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax")
 }
 
-/// The value of cookie `name` in a `Cookie` header, if present exactly once
-/// (a duplicated ticket cookie is suspicious: treat it as absent).
+/// The value of cookie `name` in a `Cookie` header; a cookie sent twice
+/// counts as absent (see [`waitroom_core::cookie`] for why).
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    let mut found = None;
-    for part in header.split(';') {
-        if let Some((k, v)) = part.trim().split_once('=') {
-            if k == name {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(v);
-            }
-        }
-    }
-    found
+    waitroom_core::cookie::cookie(header, name)
 }
 
 /// Whether the client asked for JSON (a mobile app, or our own page's fetch).

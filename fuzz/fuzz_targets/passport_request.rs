@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(name.trim(), name.as_str(), "untrimmed name");
     }
     let dob = parse_date(&r.date_of_birth).expect("accepted date parses");
-    assert!(dob >= (1900, 1, 1) && dob < TODAY, "date out of range {dob:?}");
+    assert!(
+        dob >= (1900, 1, 1) && dob < TODAY,
+        "date out of range {dob:?}"
+    );
     assert!((6..=12).contains(&r.national_id.len()));
     assert!(r
         .national_id

@@ -78,14 +78,14 @@ impl CodeStatic for waitroom_core::ticket::TicketError {
     }
 }
 
-/// The value of cookie `name` in the request's `Cookie` header(s).
+/// The value of cookie `name` in the request's `Cookie` header(s); a
+/// cookie sent twice counts as absent (see [`waitroom_core::cookie`] for why).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
+    waitroom_core::cookie::cookie_in(
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
 }
