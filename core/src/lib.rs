@@ -19,16 +19,24 @@
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`passport_request`]: the passport request body, validated field by field.
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
+//! - [`protocol`]: the typed messages between the edge's Worker and its Durable Objects.
+//! - [`placement`]: a visitor's standing (join / heartbeat state machine) and the queue JSON.
+//! - [`entry`]: a ticket id's queue entry id and shard.
+//! - [`timing`]: when the Durable Objects tick, wake and write (alarm, wake-up, write-behind).
 
 pub mod coordinator;
 pub mod edge_auth;
+pub mod entry;
 pub mod eta;
 pub mod fenwick;
 pub mod operator;
 pub mod page;
 pub mod passport_request;
+pub mod placement;
+pub mod protocol;
 pub mod queue;
 pub mod secret;
 pub mod ticket;
+pub mod timing;
 
 pub use secret::{decode_secret, SecretError};
