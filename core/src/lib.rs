@@ -30,6 +30,10 @@
 //! - [`date`]: RFC 3339 instants and calendar dates (the `time` crate).
 //! - [`cookie`]: reading one cookie from a `Cookie` header (edge and origin).
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
+//! - [`protocol`]: the typed messages between the edge's Worker and its Durable Objects.
+//! - [`placement`]: a visitor's standing (join / heartbeat state machine) and the queue JSON.
+//! - [`entry`]: a ticket id's queue entry id and shard.
+//! - [`timing`]: when the Durable Objects tick, wake and write (alarm, wake-up, write-behind).
 //!
 //! Dependencies point one way: `config` and `eta` at the bottom, `operator`
 //! on `config`, `wire` on those, `queue` and `coordinator` on `wire` but
@@ -40,14 +44,18 @@ pub mod cookie;
 pub mod coordinator;
 pub mod date;
 pub mod edge_auth;
+pub mod entry;
 pub mod eta;
 pub mod fenwick;
 pub mod operator;
 pub mod page;
 pub mod passport_request;
+pub mod placement;
+pub mod protocol;
 pub mod queue;
 pub mod secret;
 pub mod ticket;
+pub mod timing;
 pub mod wire;
 
 pub use secret::{decode_secret, SecretError};

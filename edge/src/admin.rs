@@ -4,6 +4,9 @@
 use subtle::ConstantTimeEq;
 use worker::*;
 
+use waitroom_core::protocol::coordinator::{Stats, INVALID_STATUS};
+use waitroom_core::protocol::{ConfigPatch, ConfigReply};
+
 use crate::config::EdgeConfig;
 use crate::http;
 use crate::protocol;
@@ -38,12 +41,9 @@ pub async fn handle(mut req: Request, env: &Env, cfg: &EdgeConfig) -> Result<Res
         resp.headers().set("WWW-Authenticate", "Bearer")?;
         return Ok(resp);
     }
-    let coordinator = protocol::coordinator(env)?;
     match (req.method(), req.path().as_str()) {
         (Method::Get, "/admin/stats") => {
-            let stats: serde_json::Value =
-                protocol::call(&coordinator, "/stats", &serde_json::json!({})).await?;
-            http::json(200, &stats)
+            http::json(200, &protocol::coordinator_call(env, Stats).await?)
         }
         (Method::Put, "/admin/config") => {
             let is_json = req
@@ -72,26 +72,11 @@ pub async fn handle(mut req: Request, env: &Env, cfg: &EdgeConfig) -> Result<Res
                         return http::error(400, "malformed_json", "The body is not a JSON object.")
                     }
                 };
-            forward_config(&coordinator, patch).await
+            match protocol::coordinator_call(env, ConfigPatch(patch)).await? {
+                ConfigReply::Applied(config) => http::json(200, &config),
+                ConfigReply::Invalid(invalid) => http::json(INVALID_STATUS, &invalid),
+            }
         }
         _ => http::error(404, "not_found", "No such operator route."),
     }
-}
-
-async fn forward_config(
-    coordinator: &Stub,
-    patch: serde_json::Map<String, serde_json::Value>,
-) -> Result<Response> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(
-        serde_json::to_string(&patch)
-            .map_err(|e| Error::RustError(e.to_string()))?
-            .into(),
-    ));
-    let mut resp = coordinator
-        .fetch_with_request(Request::new_with_init("https://do/config", &init)?)
-        .await?;
-    let status = resp.status_code();
-    let body: serde_json::Value = resp.json().await?;
-    http::json(status, &body)
 }

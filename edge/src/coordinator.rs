@@ -4,22 +4,25 @@
 //! summary, runs `waitroom_core::coordinator::AdmissionController`, and sends
 //! each shard its grant. Alarms are delivered at least once, so ticks carry
 //! an id and shards apply each id once. When nobody waits and nobody is
-//! active the alarm is not re-armed; the next join wakes it (`/wake`).
-//! It also holds the operators' configuration (`PUT /admin/config`).
+//! active the alarm is not re-armed; the next join wakes it
+//! (`CoordinatorRequest::Wake`); when and how often it ticks is
+//! `waitroom_core::timing`. It also holds the operators' configuration
+//! (`PUT /admin/config`). `fetch` decodes one `CoordinatorRequest` and
+//! matches it to a `handle_*` method.
+
+use std::time::Duration;
 
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
-use waitroom_core::coordinator::{
-    AdminStats, AdmissionConfig, AdmissionController, Grant, HistoryPoint, ShardSummary, Stored,
-};
+use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, Grant, Stored};
 use waitroom_core::operator::OperatorConfig;
+use waitroom_core::protocol::coordinator::CoordinatorRequest;
+use waitroom_core::protocol::shard::Summary;
+use waitroom_core::protocol::{ConfigPatch, RoomConfig, StatsReply, WakeReply};
+use waitroom_core::timing::{self, TICK_MS};
 use worker::*;
 
 use crate::config;
-use crate::protocol::{self, SummaryRequest};
-
-/// Time between ticks.
-const TICK_MS: u64 = 1_000;
+use crate::protocol;
 
 const KEY_CONTROLLER: &str = "controller";
 const KEY_CONFIG: &str = "config";
@@ -33,19 +36,6 @@ pub struct Coordinator {
     env: Env,
 }
 
-/// `/stats` answer: the contract's fields plus the live configuration.
-#[derive(Serialize)]
-struct StatsReply {
-    #[serde(flatten)]
-    stats: AdminStats,
-    config: serde_json::Value,
-    /// The dashboard chart: one point per 10 s, last 15 minutes.
-    history: Vec<HistoryPoint>,
-}
-
-#[derive(Deserialize)]
-struct ConfigPatch(serde_json::Map<String, serde_json::Value>);
-
 fn now_ms() -> u64 {
     Date::now().as_millis()
 }
@@ -56,14 +46,19 @@ impl DurableObject for Coordinator {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        match req.path().as_str() {
-            "/wake" => self.handle_wake().await,
-            "/stats" => self.handle_stats().await,
-            "/config" => self.handle_config(protocol::read(&mut req).await?).await,
-            "/replay" if config::var(&self.env, "WAITROOM_TEST_ROUTES").as_deref() == Some("1") => {
-                self.handle_replay().await
-            }
-            _ => Response::error("not found", 404),
+        let (path, body) = protocol::incoming(&mut req).await?;
+        let request = match CoordinatorRequest::decode(&path, &body) {
+            Ok(r) => r,
+            Err(e) => return protocol::undecodable(e),
+        };
+        match request {
+            CoordinatorRequest::Wake(_) => protocol::reply(&self.handle_wake().await?),
+            CoordinatorRequest::Stats(_) => protocol::reply(&self.handle_stats().await?),
+            CoordinatorRequest::Config(patch) => self.handle_config(patch).await,
+            #[cfg(feature = "test-routes")]
+            CoordinatorRequest::Replay(_) => protocol::reply(&self.handle_replay().await?),
+            #[cfg(not(feature = "test-routes"))]
+            CoordinatorRequest::Replay(_) => Response::error("not found", 404),
         }
     }
 
@@ -73,7 +68,7 @@ impl DurableObject for Coordinator {
             console_error!("tick failed: {e}");
             self.state
                 .storage()
-                .set_alarm(std::time::Duration::from_millis(TICK_MS))
+                .set_alarm(Duration::from_millis(TICK_MS))
                 .await?;
         }
         Response::ok("ticked")
@@ -132,17 +127,12 @@ impl Coordinator {
         })
     }
 
-    /// Both halves of the configuration as the one flat JSON object of
-    /// `PUT /admin/config`.
-    async fn config_json(&self) -> Result<serde_json::Value> {
-        let mut merged = serde_json::to_value(self.config().await?)
-            .map_err(|e| Error::RustError(e.to_string()))?;
-        let op = serde_json::to_value(self.operator().await?)
-            .map_err(|e| Error::RustError(e.to_string()))?;
-        if let (Some(m), Some(o)) = (merged.as_object_mut(), op.as_object()) {
-            m.extend(o.clone());
-        }
-        Ok(merged)
+    /// Both halves of the configuration.
+    async fn room_config(&self) -> Result<RoomConfig> {
+        Ok(RoomConfig {
+            admission: self.config().await?,
+            operator: self.operator().await?,
+        })
     }
 
     /// The controller is stored as JSON text, not as a structured value:
@@ -152,31 +142,26 @@ impl Coordinator {
         Ok(self.stored_json(KEY_CONTROLLER).await?.unwrap_or_default())
     }
 
-    async fn handle_wake(&self) -> Result<Response> {
+    async fn handle_wake(&self) -> Result<WakeReply> {
         let storage = self.state.storage();
-        // No alarm, or one long overdue (a tick that failed, or an alarm
-        // lost with a restart): tick now.
-        let overdue = match storage.get_alarm().await? {
-            None => true,
-            Some(at) => (at.max(0) as u64).saturating_add(3 * TICK_MS) < now_ms(),
-        };
-        if overdue {
+        let alarm = storage.get_alarm().await?.map(|at| at.max(0) as u64);
+        if timing::alarm_overdue(alarm, now_ms()) {
             storage
-                .set_alarm(std::time::Duration::from_millis(10))
+                .set_alarm(Duration::from_millis(timing::WAKE_NOW_MS))
                 .await?;
         }
-        protocol::json(&serde_json::json!({ "awake": true }))
+        Ok(WakeReply { awake: true })
     }
 
-    async fn handle_stats(&self) -> Result<Response> {
+    async fn handle_stats(&self) -> Result<StatsReply> {
         let controller = self.controller().await?;
         let stats = controller
             .last_plan()
             .map(|p| p.stats.clone())
             .unwrap_or_default();
-        protocol::json(&StatsReply {
+        Ok(StatsReply {
             stats,
-            config: self.config_json().await?,
+            config: self.room_config().await?,
             history: controller.history().points.iter().copied().collect(),
         })
     }
@@ -205,7 +190,8 @@ impl Coordinator {
 
     /// Test-only: sends the last tick's grants again, as an alarm delivered
     /// twice would. Shards must answer `duplicate` and admit nobody.
-    async fn handle_replay(&self) -> Result<Response> {
+    #[cfg(feature = "test-routes")]
+    async fn handle_replay(&self) -> Result<waitroom_core::protocol::ReplayReply> {
         let controller = self.controller().await?;
         let grants = controller
             .last_plan()
@@ -213,10 +199,9 @@ impl Coordinator {
             .unwrap_or_default();
         let mut replies = Vec::new();
         for grant in &grants {
-            let stub = protocol::shard(&self.env, grant.shard)?;
-            replies.push(protocol::call::<_, serde_json::Value>(&stub, "/grant", grant).await?);
+            replies.push(protocol::shard_call(&self.env, grant.shard, grant.clone()).await?);
         }
-        protocol::json(&serde_json::json!({ "grants": grants, "replies": replies }))
+        Ok(waitroom_core::protocol::ReplayReply { grants, replies })
     }
 
     /// One admission tick. See the module docs.
@@ -232,31 +217,28 @@ impl Coordinator {
         let tick_id = storage.get::<u64>(KEY_TICK).await?.unwrap_or(0) + 1;
         let shards = self.shards();
 
-        let summaries = join_all((0..shards).map(|i| async move {
-            let stub = protocol::shard(&self.env, i)?;
-            protocol::call::<_, ShardSummary>(&stub, "/summary", &SummaryRequest { shard: i }).await
-        }))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>();
+        let summaries =
+            join_all((0..shards).map(|i| protocol::shard_call(&self.env, i, Summary { shard: i })))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>>>();
         let summaries = match summaries {
             Ok(s) => s,
             Err(e) => {
                 // A shard did not answer: skip this tick (its sessions must count
                 // against the cap), try again shortly.
                 console_error!("tick {tick_id}: shard summary failed: {e}");
-                storage
-                    .set_alarm(std::time::Duration::from_millis(TICK_MS))
-                    .await?;
+                storage.set_alarm(Duration::from_millis(TICK_MS)).await?;
                 return Ok(());
             }
         };
         let now = now_ms();
         let plan = controller.tick_room(tick_id, now, &summaries, &config, &operator);
-        let results = join_all(plan.grants.iter().map(|grant: &Grant| async move {
-            let stub = protocol::shard(&self.env, grant.shard)?;
-            protocol::call::<_, serde_json::Value>(&stub, "/grant", grant).await
-        }))
+        let results = join_all(
+            plan.grants
+                .iter()
+                .map(|grant: &Grant| protocol::shard_call(&self.env, grant.shard, grant.clone())),
+        )
         .await;
         for r in results {
             if let Err(e) = r {
@@ -268,16 +250,13 @@ impl Coordinator {
             serde_json::to_string(&controller).map_err(|e| Error::RustError(e.to_string()))?;
         storage.put(KEY_CONTROLLER, controller_json).await?;
         storage.put(KEY_TICK, tick_id).await?;
-        let busy = plan.stats.waiting > 0 || plan.stats.active > 0;
-        if busy {
-            storage
-                .set_alarm(std::time::Duration::from_millis(TICK_MS))
-                .await?;
-        } else if let Some(e) = operator.event_start.filter(|&e| e > now) {
-            // An idle room with an event ahead: wake at event_start.
-            storage
-                .set_alarm(std::time::Duration::from_millis(e - now))
-                .await?;
+        if let Some(ms) = timing::next_tick_in_ms(
+            plan.stats.waiting,
+            plan.stats.active,
+            operator.event_start,
+            now,
+        ) {
+            storage.set_alarm(Duration::from_millis(ms)).await?;
         }
         Ok(())
     }

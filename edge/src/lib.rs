@@ -5,14 +5,18 @@
 //! they are tested natively; here we only adapt them to the Workers runtime.
 //!
 //! ## Layout
-//! - [`routes`]: the public Worker: visitor identification, queue routes, pages, `/api` forwarding.
+//! - [`routes`]: the public Worker, one file per concern: [`routes::visitor`]
+//!   (who is asking), [`routes::queue`] (join / status / leave),
+//!   [`routes::api`] (`/api` forwarding), [`routes::page`] (pages), and the
+//!   test-only routes (feature `test-routes`).
 //! - [`queue_shard`]: the `QueueShard` Durable Object (FIFO + heartbeats, SQLite rows).
 //! - [`coordinator`]: the `Coordinator` Durable Object (admission ticks, operator config).
 //! - [`admin`]: `/admin/*` for operators.
 //! - [`operator`]: bypass paths, closed / full answers, pre-queue page, revocations, the dashboard page.
 //! - [`forward`]: the admitted request to the origin, with edge-to-origin auth.
 //! - [`pages`]: the `public/` templates rendered server-side.
-//! - [`protocol`]: how the Worker and the Durable Objects talk.
+//! - [`protocol`]: sends `waitroom_core::protocol`'s typed messages between
+//!   the Worker and the Durable Objects.
 //! - [`ratelimit`]: the per-address limit on new places (bot floods).
 //! - [`http`], [`config`], [`rand`]: helpers.
 

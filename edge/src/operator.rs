@@ -11,8 +11,9 @@ use worker::*;
 use crate::config::EdgeConfig;
 use crate::http;
 use crate::pages;
-use crate::protocol::{self, IdRequest};
-use crate::queue_shard::RevokeRequest;
+use crate::protocol;
+use waitroom_core::entry;
+use waitroom_core::protocol::shard::{Check, Revoke};
 
 /// The dashboard (no inline script or style: the CSP forbids both).
 const ADMIN_PAGE: &str = include_str!("../../public/admin.html");
@@ -43,33 +44,13 @@ pub async fn serve_bypass(req: Request, env: &Env) -> Result<Response> {
     ))
 }
 
-/// The state names a refused join carries in the queue view.
-pub const REFUSED_CLOSED: &str = "closed";
-pub const REFUSED_FULL: &str = "full";
-pub const REFUSED_NOT_OPEN: &str = "not_open";
-/// A place in the pre-queue (no position until the lottery).
-pub const PREQUEUE: &str = "prequeue";
-
-pub fn refusal_state(reason: Refusal) -> &'static str {
+/// The `error` code of a refused arrival's JSON answer.
+pub fn refusal_code(reason: Refusal) -> &'static str {
     match reason {
-        Refusal::Closed => REFUSED_CLOSED,
-        Refusal::Full => REFUSED_FULL,
-        Refusal::NotOpen => REFUSED_NOT_OPEN,
+        Refusal::Closed => "closed",
+        Refusal::Full => "full",
+        Refusal::NotOpen => "not_open",
     }
-}
-
-pub fn refusal_of(state: &str) -> Option<Refusal> {
-    match state {
-        REFUSED_CLOSED => Some(Refusal::Closed),
-        REFUSED_FULL => Some(Refusal::Full),
-        REFUSED_NOT_OPEN => Some(Refusal::NotOpen),
-        _ => None,
-    }
-}
-
-/// The shard's refusal, if its `/join` reply is one.
-pub fn refused(reply: &serde_json::Value) -> Option<Door> {
-    serde_json::from_value(reply.get("refused")?.clone()).ok()
 }
 
 /// `HH:MM UTC` today, or the full date when further away.
@@ -105,7 +86,7 @@ pub fn refused_response(
         http::json(
             503,
             &serde_json::json!({
-                "error": refusal_state(reason),
+                "error": refusal_code(reason),
                 "message": strings.get(reason.string_key()).unwrap_or(""),
                 "reopen_at": reopen_at_ms.map(format_rfc3339),
                 "retry_after_seconds": retry,
@@ -127,29 +108,19 @@ pub fn refused_response(
 
 /// Whether this admission was revoked (one O(1) call to its shard).
 pub async fn is_revoked(env: &Env, claims: &AdmissionClaims) -> Result<bool> {
-    let reply: serde_json::Value = protocol::call(
-        &protocol::shard(env, claims.shard)?,
-        "/check",
-        &IdRequest {
-            id: crate::routes::entry_id(&claims.ticket_id),
-        },
-    )
-    .await?;
-    Ok(reply["revoked"] == true)
+    let id = entry::entry_id(&claims.ticket_id);
+    let reply = protocol::shard_call(env, claims.shard, Check { id }).await?;
+    Ok(reply.revoked)
 }
 
 /// Drops an admission now: frees its slot and refuses its ticket until it
 /// expires.
 pub async fn revoke(env: &Env, claims: &AdmissionClaims) -> Result<()> {
-    let _: serde_json::Value = protocol::call(
-        &protocol::shard(env, claims.shard)?,
-        "/revoke",
-        &RevokeRequest {
-            id: crate::routes::entry_id(&claims.ticket_id),
-            until_ms: claims.expires_ms,
-        },
-    )
-    .await?;
+    let revoke = Revoke {
+        id: entry::entry_id(&claims.ticket_id),
+        until_ms: claims.expires_ms,
+    };
+    protocol::shard_call(env, claims.shard, revoke).await?;
     Ok(())
 }
 

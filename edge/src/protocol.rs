@@ -1,98 +1,93 @@
-//! How the stateless Worker and the two Durable Object classes talk: small
-//! JSON bodies over the stub's `fetch`, one path per operation.
+//! How the stateless Worker and the two Durable Object classes talk: the
+//! typed messages of `waitroom_core::protocol` over the stub's `fetch`.
+//! A caller sends one request and gets its typed reply
+//! ([`shard_call`], [`coordinator_call`]); an object reads one request
+//! ([`incoming`]) and answers with [`reply`].
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use waitroom_core::queue::{JoinOutcome, Status};
+use serde::Serialize;
+use waitroom_core::protocol::{
+    encode_reply, Call, CoordinatorRequest, Method as WireMethod, ProtocolError, ShardRequest, Wire,
+};
 use worker::*;
 
 /// The one Coordinator of a room.
 pub const COORDINATOR_NAME: &str = "coordinator";
 
-/// A shard that has seen no grant for this long assumes the Coordinator's
-/// alarm stopped (idle room) and wakes it on the next join.
-pub const WAKE_IF_NO_GRANT_FOR_MS: u64 = 3_000;
-
-#[derive(Serialize, Deserialize)]
-pub struct IdRequest {
-    pub id: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct SummaryRequest {
-    pub shard: u32,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct JoinReply {
-    pub outcome: JoinOutcome,
-    pub status: Status,
-}
-
-/// A JSON response between our own objects.
-pub fn json<T: Serialize>(body: &T) -> Result<Response> {
-    Response::from_json(body)
-}
-
-/// The stub of shard `index`.
-pub fn shard(env: &Env, index: u32) -> Result<Stub> {
+fn shard_stub(env: &Env, index: u32) -> Result<Stub> {
     env.durable_object("QUEUE_SHARD")?
         .get_by_name(&format!("shard-{index}"))
 }
 
-pub fn coordinator(env: &Env) -> Result<Stub> {
+fn coordinator_stub(env: &Env) -> Result<Stub> {
     env.durable_object("COORDINATOR")?
         .get_by_name(COORDINATOR_NAME)
 }
 
-/// POSTs `body` as JSON to `path` of `stub` and decodes the JSON answer.
-pub async fn call<B: Serialize, T: DeserializeOwned>(
-    stub: &Stub,
-    path: &str,
-    body: &B,
-) -> Result<T> {
-    let mut init = RequestInit::new();
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/json")?;
-    let text = serde_json::to_string(body).map_err(|e| Error::RustError(e.to_string()))?;
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(text.into()));
-    let req = Request::new_with_init(&format!("https://do{path}"), &init)?;
-    answer(stub.fetch_with_request(req).await?, path).await
+/// Asks shard `shard` and decodes its typed answer.
+pub async fn shard_call<C: Call<ShardRequest>>(env: &Env, shard: u32, call: C) -> Result<C::Reply> {
+    let wire = call.into().encode();
+    send::<ShardRequest, C>(&shard_stub(env, shard)?, wire).await
 }
 
-/// GETs `path` of `stub` and decodes the JSON answer: the heartbeat's call,
-/// with everything in the path (no body, no headers to build).
-pub async fn get<T: DeserializeOwned>(stub: &Stub, path: &str) -> Result<T> {
-    answer(
-        stub.fetch_with_str(&format!("https://do{path}")).await?,
-        path,
-    )
-    .await
+/// Asks the Coordinator and decodes its typed answer.
+pub async fn coordinator_call<C: Call<CoordinatorRequest>>(env: &Env, call: C) -> Result<C::Reply> {
+    let wire = call.into().encode();
+    send::<CoordinatorRequest, C>(&coordinator_stub(env)?, wire).await
 }
 
-/// The JSON body of an object's `200` answer to `path`; any other status is an error.
-async fn answer<T: DeserializeOwned>(mut resp: Response, path: &str) -> Result<T> {
-    if resp.status_code() != 200 {
-        return Err(Error::RustError(format!(
-            "{path}: status {}",
-            resp.status_code()
-        )));
+async fn send<R, C: Call<R>>(stub: &Stub, wire: Wire) -> Result<C::Reply> {
+    let url = format!("https://do{}", wire.path);
+    let mut resp = match (wire.method, wire.body) {
+        // The heartbeat: a bare GET, no body and no headers to build.
+        (WireMethod::Get, _) => stub.fetch_with_str(&url).await?,
+        (WireMethod::Post, body) => {
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_body(Some(body.unwrap_or_default().into()));
+            stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+                .await?
+        }
+    };
+    let status = resp.status_code();
+    let text = resp.text().await?;
+    C::decode_reply(status, &text).map_err(protocol_error)
+}
+
+pub fn protocol_error(e: ProtocolError) -> Error {
+    Error::RustError(e.to_string())
+}
+
+/// An object's incoming request: its path and body text (read with
+/// serde_json later: `Request::json` goes through a JS value, which turns
+/// 64-bit integers such as seeds into lossy floats).
+pub async fn incoming(req: &mut Request) -> Result<(String, String)> {
+    let path = req.path();
+    let body = match req.method() {
+        Method::Get => String::new(),
+        _ => req.text().await?,
+    };
+    Ok((path, body))
+}
+
+/// A request an object could not decode: a bug or a version skew, never a
+/// citizen's input.
+pub fn undecodable(e: ProtocolError) -> Result<Response> {
+    console_error!("bad internal request: {e}");
+    match e {
+        ProtocolError::UnknownPath(_) => Response::error("not found", 404),
+        _ => Response::error("bad request", 400),
     }
-    resp.json().await
 }
 
-/// Makes sure the Coordinator's alarm is running.
-pub async fn wake_coordinator(env: &Env) -> Result<()> {
-    let _: serde_json::Value = call(&coordinator(env)?, "/wake", &serde_json::json!({})).await?;
-    Ok(())
+/// An object's `200` answer with `body` as JSON.
+pub fn reply<T: Serialize>(body: &T) -> Result<Response> {
+    let resp = Response::ok(encode_reply(body))?;
+    resp.headers().set("Content-Type", "application/json")?;
+    Ok(resp)
 }
 
-/// Decodes a JSON request body with serde_json. (`Request::json` goes
-/// through a JS value, which turns 64-bit integers such as seeds into
-/// lossy floats.)
-pub async fn read<T: DeserializeOwned>(req: &mut Request) -> Result<T> {
-    let text = req.text().await?;
-    serde_json::from_str(&text).map_err(|e| Error::RustError(format!("bad internal request: {e}")))
+/// A JSON answer of the Coordinator's config operation (its body builds
+/// the `200` and `422` answers itself).
+pub fn json<T: Serialize>(body: &T) -> Result<Response> {
+    Response::from_json(body)
 }

@@ -2,39 +2,43 @@
 //!
 //! It owns a `waitroom_core::queue::ShardQueue` in memory and persists every
 //! entry as one SQLite row, so a restart (or an eviction) rebuilds the same
-//! queue from its rows. `fetch` only routes; the `handle_*` methods do the
-//! work, and the rules themselves live in `core`.
+//! queue from its rows. `fetch` decodes one `core::protocol::ShardRequest`
+//! and matches it to a `handle_*` method that returns the typed reply; the
+//! rules themselves live in `core` (`queue`, `timing`).
 //!
 //! # Heartbeats write behind
 //! Joins, admissions, leaves and drops are written before the answer goes
 //! out. A heartbeat's new `last_seen_ms` (recorded by `core` at most once per
 //! granularity) is only noted in memory and written with the others at most
-//! once per [`SEEN_WRITE_BEHIND_MS`] and on every Coordinator tick: one
-//! SQLite commit per second instead of one per heartbeat. (Each commit holds
-//! the answer until it is durable; per-heartbeat writes made the heartbeat
-//! route about three times slower, see BENCHMARKS.md.) A restart can lose the
-//! last second of those values, so rows are restored as if seen
-//! [`RESTORED_SEEN_SLACK_MS`] later: nobody loses their place early because
-//! of a restart, and someone who left is dropped at most that much later.
+//! once per [`timing::SEEN_WRITE_BEHIND_MS`] and on every Coordinator tick:
+//! one SQLite commit per second instead of one per heartbeat. (Each commit
+//! holds the answer until it is durable; per-heartbeat writes made the
+//! heartbeat route about three times slower, see BENCHMARKS.md.) A restart
+//! can lose the last second of those values, so rows are restored as if
+//! seen [`timing::RESTORED_SEEN_SLACK_MS`] later: nobody loses their place
+//! early because of a restart, and someone who left is dropped at most
+//! that much later.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use waitroom_core::coordinator::{Grant, ShardSummary};
 use waitroom_core::operator::{Door, RevocationList};
+use waitroom_core::protocol::coordinator::Wake;
+use waitroom_core::protocol::shard::{
+    Check, Heartbeat, Join, Leave, Release, Revoke, ShardRequest, Summary,
+};
+use waitroom_core::protocol::{
+    CheckReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, ReleaseReply, RevokeReply,
+};
 use waitroom_core::queue::{
     EntryRow, EntryState, JoinOutcome, RowChanges, ShardConfig, ShardMeta, ShardQueue, Status,
 };
+use waitroom_core::timing;
 use worker::*;
 
-use crate::protocol::{self, IdRequest, JoinReply, WAKE_IF_NO_GRANT_FOR_MS};
-
-/// Heartbeat `last_seen_ms` values wait in memory at most about this long.
-pub const SEEN_WRITE_BEHIND_MS: u64 = 1_000;
-/// Restored rows count as seen this much later than written: several
-/// write-behind periods, in case ticks were late too.
-pub const RESTORED_SEEN_SLACK_MS: u64 = 5_000;
+use crate::protocol;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries (
@@ -55,13 +59,6 @@ struct DbRevoked {
     until_ms: f64,
 }
 
-/// `/revoke`: drop this admission now, refuse its ticket until `until_ms`.
-#[derive(Serialize, Deserialize)]
-pub struct RevokeRequest {
-    pub id: u64,
-    pub until_ms: u64,
-}
-
 /// A row as SQLite gives it back (JS numbers: all our integers are < 2^53).
 #[derive(Deserialize)]
 struct DbRow {
@@ -76,13 +73,6 @@ struct DbRow {
 #[derive(Deserialize)]
 struct DbMeta {
     v: String,
-}
-
-#[derive(Serialize)]
-struct GrantReply {
-    duplicate: bool,
-    admitted: usize,
-    abandoned: usize,
 }
 
 #[durable_object]
@@ -133,26 +123,25 @@ impl DurableObject for QueueShard {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
-        // The heartbeat, the hottest call: `GET /status/{id}` (see `protocol::get`).
-        if let Some(id) = path.strip_prefix("/status/") {
-            return match id.parse() {
-                Ok(id) => self.handle_status(IdRequest { id }),
-                Err(_) => Response::error("bad id", 400),
-            };
-        }
-        match path.as_str() {
-            "/join" => self.handle_join(protocol::read(&mut req).await?).await,
-            "/peek" => self.handle_peek(protocol::read(&mut req).await?),
-            "/leave" => self.handle_leave(protocol::read(&mut req).await?),
-            "/release" => self.handle_release(protocol::read(&mut req).await?),
-            "/summary" => self.handle_summary(protocol::read(&mut req).await?),
-            "/grant" => self.handle_grant(protocol::read(&mut req).await?),
-            "/revoke" => self.handle_revoke(protocol::read(&mut req).await?),
-            "/check" => self.handle_check(protocol::read(&mut req).await?),
+        let (path, body) = protocol::incoming(&mut req).await?;
+        let request = match ShardRequest::decode(&path, &body) {
+            Ok(r) => r,
+            Err(e) => return protocol::undecodable(e),
+        };
+        match request {
+            ShardRequest::Join(r) => protocol::reply(&self.handle_join(r).await?),
+            ShardRequest::Heartbeat(r) => protocol::reply(&self.handle_heartbeat(r)?),
+            ShardRequest::Leave(r) => protocol::reply(&self.handle_leave(r)?),
+            ShardRequest::Release(r) => protocol::reply(&self.handle_release(r)?),
+            ShardRequest::Revoke(r) => protocol::reply(&self.handle_revoke(r)?),
+            ShardRequest::Check(r) => protocol::reply(&self.handle_check(r)),
+            ShardRequest::Summary(r) => protocol::reply(&self.handle_summary(r)?),
+            ShardRequest::Grant(r) => protocol::reply(&self.handle_grant(r)?),
             // The benchmark's round-trip baseline (`/__test/shard-ping`).
-            "/ping" => protocol::json(&serde_json::json!({ "pong": true })),
-            _ => Response::error("not found", 404),
+            #[cfg(feature = "test-routes")]
+            ShardRequest::Ping(_) => protocol::reply(&waitroom_core::protocol::Pong { pong: true }),
+            #[cfg(not(feature = "test-routes"))]
+            ShardRequest::Ping(_) => Response::error("not found", 404),
         }
     }
 }
@@ -187,7 +176,7 @@ fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
             seq: r.seq as u64,
             arrived_ms: r.arrived_ms as u64,
             // Heartbeats write behind: the row may be a second old.
-            last_seen_ms: r.last_seen_ms as u64 + RESTORED_SEEN_SLACK_MS,
+            last_seen_ms: timing::restored_last_seen(r.last_seen_ms as u64),
             state: if r.state == "admitted" {
                 EntryState::Admitted
             } else {
@@ -275,17 +264,22 @@ impl QueueShard {
         Ok(())
     }
 
-    async fn handle_join(&self, req: IdRequest) -> Result<Response> {
+    async fn handle_join(&self, req: Join) -> Result<JoinReply> {
         let now = now_ms();
         let door = self.queue.borrow().door(now);
-        if let Door::Refused { .. } = door {
+        if let Door::Refused {
+            reason,
+            reopen_at_ms,
+        } = door
+        {
             // Closed, not open yet, or full: no place, no row.
-            return protocol::json(&serde_json::json!({ "refused": door }));
+            return Ok(JoinReply::Refused {
+                reason,
+                reopen_at_ms,
+            });
         }
         let (outcome, status, was_empty) = {
             let mut q = self.queue.borrow_mut();
-            // The Coordinator stops ticking only when every shard is empty,
-            // so the first arrival in an empty shard must make sure it runs.
             let was_empty = q.waiting_len() == 0 && q.active_sessions(now) == 0;
             let outcome = q.join(req.id, now);
             if let JoinOutcome::Joined { .. } = outcome {
@@ -295,19 +289,20 @@ impl QueueShard {
             }
             (outcome, q.status(req.id, now), was_empty)
         };
-        if was_empty || now.saturating_sub(self.last_grant_ms.get()) > WAKE_IF_NO_GRANT_FOR_MS {
+        if timing::join_wakes_coordinator(was_empty, self.last_grant_ms.get(), now) {
             // The Coordinator stops ticking when the room is idle: wake it.
             self.last_grant_ms.set(now);
-            protocol::wake_coordinator(&self.env).await?;
+            protocol::coordinator_call(&self.env, Wake).await?;
         }
-        with_prequeue(
-            &JoinReply { outcome, status },
-            self.queue.borrow().prequeue_until(now),
-        )
+        Ok(JoinReply::Placed {
+            outcome,
+            status,
+            prequeue_until: self.queue.borrow().prequeue_until(now),
+        })
     }
 
     /// The heartbeat: refreshes last_seen and returns the live position.
-    fn handle_status(&self, req: IdRequest) -> Result<Response> {
+    fn handle_heartbeat(&self, req: Heartbeat) -> Result<HeartbeatReply> {
         let now = now_ms();
         let status = self.queue.borrow_mut().heartbeat(req.id, now);
         match &status {
@@ -320,15 +315,18 @@ impl QueueShard {
             }
             _ => {}
         }
-        if now.saturating_sub(self.seen_saved_ms.get()) >= SEEN_WRITE_BEHIND_MS {
+        if timing::seen_write_due(self.seen_saved_ms.get(), now) {
             self.save_seen(now)?;
         }
-        with_prequeue(&status, self.queue.borrow().prequeue_until(now))
+        Ok(HeartbeatReply {
+            status,
+            prequeue_until: self.queue.borrow().prequeue_until(now),
+        })
     }
 
     /// Revokes an admission: frees its slot now and refuses its ticket until
     /// it would have expired anyway.
-    fn handle_revoke(&self, req: RevokeRequest) -> Result<Response> {
+    fn handle_revoke(&self, req: Revoke) -> Result<RevokeReply> {
         let now = now_ms();
         let released = self.queue.borrow_mut().release(req.id);
         if released {
@@ -346,38 +344,33 @@ impl QueueShard {
                 vec![int(req.id), int(req.until_ms)],
             )?;
         }
-        protocol::json(&serde_json::json!({ "released": released, "revoked": true }))
+        Ok(RevokeReply { released })
     }
 
     /// Whether an admission was revoked (checked before every forward).
-    fn handle_check(&self, req: IdRequest) -> Result<Response> {
-        let revoked = self.revoked.borrow().is_revoked(req.id, now_ms());
-        protocol::json(&serde_json::json!({ "revoked": revoked }))
+    fn handle_check(&self, req: Check) -> CheckReply {
+        CheckReply {
+            revoked: self.revoked.borrow().is_revoked(req.id, now_ms()),
+        }
     }
 
-    /// Like status, without counting as a heartbeat (for forwarding checks).
-    fn handle_peek(&self, req: IdRequest) -> Result<Response> {
-        let status = self.queue.borrow().status(req.id, now_ms());
-        protocol::json(&status)
-    }
-
-    fn handle_leave(&self, req: IdRequest) -> Result<Response> {
+    fn handle_leave(&self, req: Leave) -> Result<LeaveReply> {
         let left = self.queue.borrow_mut().leave(req.id);
         if left {
             self.delete_row(req.id)?;
         }
-        protocol::json(&serde_json::json!({ "left": left }))
+        Ok(LeaveReply { left })
     }
 
-    fn handle_release(&self, req: IdRequest) -> Result<Response> {
+    fn handle_release(&self, req: Release) -> Result<ReleaseReply> {
         let released = self.queue.borrow_mut().release(req.id);
         if released {
             self.delete_row(req.id)?;
         }
-        protocol::json(&serde_json::json!({ "released": released }))
+        Ok(ReleaseReply { released })
     }
 
-    fn handle_summary(&self, req: protocol::SummaryRequest) -> Result<Response> {
+    fn handle_summary(&self, req: Summary) -> Result<ShardSummary> {
         let now = now_ms();
         self.save_seen(now)?;
         let summary: ShardSummary = {
@@ -391,10 +384,10 @@ impl QueueShard {
             "DELETE FROM entries WHERE state = 'admitted' AND session_expires_ms <= ?",
             vec![int(now)],
         )?;
-        protocol::json(&summary)
+        Ok(summary)
     }
 
-    fn handle_grant(&self, grant: Grant) -> Result<Response> {
+    fn handle_grant(&self, grant: Grant) -> Result<GrantReply> {
         let now = now_ms();
         self.last_grant_ms.set(now);
         let mut q = self.queue.borrow_mut();
@@ -407,20 +400,10 @@ impl QueueShard {
             self.apply_changes(&outcome.changes)?;
             self.save_meta(&q.meta())?;
         }
-        protocol::json(&GrantReply {
+        Ok(GrantReply {
             duplicate: outcome.duplicate,
-            admitted: outcome.changes.admitted.len(),
-            abandoned: outcome.changes.abandoned.len(),
+            admitted: outcome.changes.admitted.len() as u64,
+            abandoned: outcome.changes.abandoned.len() as u64,
         })
     }
-}
-
-/// `body` as JSON, plus `"prequeue_until": event_start_ms` while the room is
-/// in pre-queue (the edge shows the countdown page instead of a position).
-fn with_prequeue<T: Serialize>(body: &T, prequeue_until: Option<u64>) -> Result<Response> {
-    let mut v = serde_json::to_value(body).map_err(|e| Error::RustError(e.to_string()))?;
-    if let (Some(t), Some(map)) = (prequeue_until, v.as_object_mut()) {
-        map.insert("prequeue_until".into(), t.into());
-    }
-    protocol::json(&v)
 }

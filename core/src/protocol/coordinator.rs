@@ -1,0 +1,320 @@
+//! `Coordinator` requests and replies.
+
+use serde::{Deserialize, Serialize};
+
+use super::{body_of, decode_json, Call, ProtocolError, Wire};
+use crate::coordinator::{AdminStats, AdmissionConfig, Grant, HistoryPoint};
+use crate::operator::OperatorConfig;
+use crate::protocol::GrantReply;
+
+/// Make sure the admission alarm runs (a shard saw an arrival in an idle room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wake;
+
+/// `/admin/stats`: the last tick's figures and the live configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats;
+
+/// `PUT /admin/config`: a JSON object of the fields to change. It stays an
+/// open object on purpose: the Coordinator rejects an unknown field with a
+/// `422` naming it, which a closed type would turn into a bare parse error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPatch(pub serde_json::Map<String, serde_json::Value>);
+
+/// Test builds only: send the last tick's grants again, as an alarm
+/// delivered twice would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay;
+
+/// Everything the Coordinator is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoordinatorRequest {
+    Wake(Wake),
+    Stats(Stats),
+    Config(ConfigPatch),
+    Replay(Replay),
+}
+
+impl CoordinatorRequest {
+    pub fn encode(&self) -> Wire {
+        match self {
+            CoordinatorRequest::Wake(r) => Wire::post("/wake", r),
+            CoordinatorRequest::Stats(r) => Wire::post("/stats", r),
+            CoordinatorRequest::Config(r) => Wire::post("/config", r),
+            CoordinatorRequest::Replay(r) => Wire::post("/replay", r),
+        }
+    }
+
+    pub fn decode(path: &str, body: &str) -> Result<CoordinatorRequest, ProtocolError> {
+        Ok(match path {
+            "/wake" => CoordinatorRequest::Wake(body_of(path, body)?),
+            "/stats" => CoordinatorRequest::Stats(body_of(path, body)?),
+            "/config" => CoordinatorRequest::Config(body_of(path, body)?),
+            "/replay" => CoordinatorRequest::Replay(body_of(path, body)?),
+            _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
+        })
+    }
+}
+
+/// The whole configuration as the one flat JSON object of `PUT /admin/config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomConfig {
+    #[serde(flatten)]
+    pub admission: AdmissionConfig,
+    #[serde(flatten)]
+    pub operator: OperatorConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WakeReply {
+    pub awake: bool,
+}
+
+/// The answer to [`Stats`]: the contract's fields plus the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsReply {
+    #[serde(flatten)]
+    pub stats: AdminStats,
+    pub config: RoomConfig,
+    /// The dashboard chart: one point per 10 s, last 15 minutes.
+    pub history: Vec<HistoryPoint>,
+}
+
+/// A configuration patch refused: the body of the `422` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidField {
+    /// Always `invalid_field`.
+    pub error: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// `422` is how the Coordinator says "invalid patch".
+pub const INVALID_STATUS: u16 = 422;
+
+/// The answer to [`ConfigPatch`]: on the wire, `200` with the new
+/// [`RoomConfig`] or `422` with an [`InvalidField`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfigReply {
+    Applied(RoomConfig),
+    Invalid(InvalidField),
+}
+
+impl ConfigReply {
+    /// The status and JSON body of this answer.
+    pub fn encode(&self) -> (u16, String) {
+        match self {
+            ConfigReply::Applied(c) => (200, super::encode_reply(c)),
+            ConfigReply::Invalid(e) => (INVALID_STATUS, super::encode_reply(e)),
+        }
+    }
+}
+
+/// The answer to [`Replay`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayReply {
+    pub grants: Vec<Grant>,
+    pub replies: Vec<GrantReply>,
+}
+
+macro_rules! coordinator_calls {
+    ($($req:ident => $reply:ty, $name:literal;)*) => {$(
+        impl From<$req> for CoordinatorRequest {
+            fn from(r: $req) -> CoordinatorRequest {
+                CoordinatorRequest::$req(r)
+            }
+        }
+        impl Call<CoordinatorRequest> for $req {
+            type Reply = $reply;
+            const NAME: &'static str = $name;
+        }
+    )*};
+}
+
+coordinator_calls! {
+    Wake => WakeReply, "coordinator wake";
+    Stats => StatsReply, "coordinator stats";
+    Replay => ReplayReply, "coordinator replay";
+}
+
+impl From<ConfigPatch> for CoordinatorRequest {
+    fn from(r: ConfigPatch) -> CoordinatorRequest {
+        CoordinatorRequest::Config(r)
+    }
+}
+
+impl Call<CoordinatorRequest> for ConfigPatch {
+    type Reply = ConfigReply;
+    const NAME: &'static str = "coordinator config";
+
+    fn decode_reply(status: u16, body: &str) -> Result<ConfigReply, ProtocolError> {
+        match status {
+            200 => decode_json(Self::NAME, body).map(ConfigReply::Applied),
+            INVALID_STATUS => decode_json(Self::NAME, body).map(ConfigReply::Invalid),
+            status => Err(ProtocolError::Status {
+                status,
+                what: Self::NAME.to_owned(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::ShardStats;
+    use crate::eta::EtaInfo;
+    use crate::operator::{Phase, QueueMode};
+    use crate::protocol::encode_reply;
+    use crate::queue::ShardConfig;
+
+    fn patch() -> ConfigPatch {
+        let serde_json::Value::Object(map) = serde_json::json!({
+            "new_users_per_minute": 120,
+            "event_start": "2026-05-01T08:00:00Z",
+            "not_a_field": [1, 2],
+        }) else {
+            unreachable!()
+        };
+        ConfigPatch(map)
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        for req in [
+            CoordinatorRequest::from(Wake),
+            Stats.into(),
+            patch().into(),
+            Replay.into(),
+        ] {
+            let wire = req.encode();
+            let back = CoordinatorRequest::decode(&wire.path, wire.body.as_deref().unwrap_or(""));
+            assert_eq!(back.as_ref(), Ok(&req), "{wire:?}");
+        }
+        assert!(matches!(
+            CoordinatorRequest::decode("/tick", "null"),
+            Err(ProtocolError::UnknownPath(_))
+        ));
+        assert!(matches!(
+            CoordinatorRequest::decode("/config", "[1]"),
+            Err(ProtocolError::BadBody { .. })
+        ));
+    }
+
+    fn room_config() -> RoomConfig {
+        RoomConfig {
+            admission: AdmissionConfig {
+                new_users_per_minute: 120,
+                total_active_users: 50,
+                session_minutes: 15,
+                abandon_after_seconds: 60,
+                paused: true,
+            },
+            operator: OperatorConfig {
+                mode: QueueMode::Reject,
+                max_wait_minutes: 0,
+                prequeue_start: None,
+                event_start: Some(1_777_622_400_000),
+                reopen_at: Some(1_777_626_000_000),
+            },
+        }
+    }
+
+    #[test]
+    fn the_config_is_one_flat_object() {
+        let v = serde_json::to_value(room_config()).unwrap();
+        assert_eq!(v["new_users_per_minute"], 120);
+        assert_eq!(v["mode"], "reject");
+        assert_eq!(v["event_start"], "2026-05-01T08:00:00Z");
+        assert_eq!(v.as_object().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn every_reply_round_trips() {
+        let text = encode_reply(&WakeReply { awake: true });
+        assert_eq!(
+            Wake::decode_reply(200, &text),
+            Ok(WakeReply { awake: true })
+        );
+
+        let stats = StatsReply {
+            stats: AdminStats {
+                tick_id: 4,
+                waiting: 10,
+                active: 2,
+                admitted_total: 7,
+                abandoned_total: 1,
+                admit_rate_per_min: 1.5,
+                oldest_wait_seconds: 30,
+                paused: false,
+                eta_new_arrival_seconds: 400,
+                admitted_per_min: 2.0,
+                abandoned_per_min: 0.5,
+                phase: Phase::PreQueue {
+                    event_start_ms: 1_777_622_400_000,
+                },
+                shards: vec![ShardStats {
+                    shard: 1,
+                    waiting: 10,
+                    active: 2,
+                    granted: 1,
+                    oldest_wait_seconds: 30,
+                    last_applied_tick: Some(3),
+                }],
+            },
+            config: room_config(),
+            history: vec![HistoryPoint {
+                t_ms: 1,
+                waiting: 2,
+                active: 3,
+                admitted_total: 4,
+                abandoned_total: 5,
+            }],
+        };
+        let text = encode_reply(&stats);
+        assert_eq!(Stats::decode_reply(200, &text), Ok(stats));
+        // The contract's figures sit at the top level of `/admin/stats`.
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["tick_id"], 4);
+        assert_eq!(v["config"]["mode"], "reject");
+
+        for reply in [
+            ConfigReply::Applied(room_config()),
+            ConfigReply::Invalid(InvalidField {
+                error: "invalid_field".into(),
+                field: "mode".into(),
+                message: "mode is not a mode".into(),
+            }),
+        ] {
+            let (status, body) = reply.encode();
+            assert_eq!(ConfigPatch::decode_reply(status, &body), Ok(reply));
+        }
+        assert!(matches!(
+            ConfigPatch::decode_reply(500, "{}"),
+            Err(ProtocolError::Status { status: 500, .. })
+        ));
+
+        let replay = ReplayReply {
+            grants: vec![Grant {
+                tick_id: 1,
+                shard: 0,
+                admit: 1,
+                config: ShardConfig::default(),
+                others_before: vec![],
+                others_waiting: 0,
+                eta: EtaInfo::default(),
+                head_sample_len: 256,
+                operator: OperatorConfig::default(),
+                lottery: None,
+                random_seed: None,
+            }],
+            replies: vec![GrantReply {
+                duplicate: true,
+                admitted: 0,
+                abandoned: 0,
+            }],
+        };
+        let text = encode_reply(&replay);
+        assert_eq!(Replay::decode_reply(200, &text), Ok(replay));
+    }
+}

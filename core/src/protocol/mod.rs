@@ -1,0 +1,121 @@
+//! The typed messages between the edge's stateless Worker and its two
+//! Durable Object classes, in the spirit of mini-redis's `Command`: one
+//! request enum per object ([`ShardRequest`], [`CoordinatorRequest`]), one
+//! struct per operation, and each operation names its reply type through
+//! [`Call::Reply`], so a caller cannot decode the wrong answer.
+//!
+//! # Encoding
+//! Every request is one [`Wire`] (an HTTP method, a path naming the
+//! operation, and an optional JSON body) and every reply is the JSON of its
+//! reply type in a `200` answer. The heartbeat, the hottest call, is
+//! `GET /status/{id}` with no body at all. [`ShardRequest::encode`] /
+//! [`ShardRequest::decode`] (and the Coordinator's pair) are the only
+//! places that know paths; the edge's `fetch` decodes once and matches.
+//!
+//! ## Layout
+//! - [`shard`]: `QueueShard` requests and replies.
+//! - [`coordinator`]: `Coordinator` requests and replies.
+
+pub mod coordinator;
+pub mod shard;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use coordinator::{
+    ConfigPatch, ConfigReply, CoordinatorRequest, InvalidField, ReplayReply, RoomConfig,
+    StatsReply, WakeReply,
+};
+pub use shard::{
+    CheckReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, Pong, ReleaseReply, RevokeReply,
+    ShardRequest,
+};
+
+/// The HTTP method of a request on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// One request as it travels to a Durable Object's `fetch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wire {
+    pub method: Method,
+    /// Names the operation (`/join`, `/status/42`, …).
+    pub path: String,
+    /// The operation's fields as JSON, if it has any.
+    pub body: Option<String>,
+}
+
+impl Wire {
+    fn get(path: String) -> Wire {
+        Wire {
+            method: Method::Get,
+            path,
+            body: None,
+        }
+    }
+
+    fn post<T: Serialize>(path: &str, body: &T) -> Wire {
+        Wire {
+            method: Method::Post,
+            path: path.to_owned(),
+            // Our own structs of integers, strings and floats: always serialisable.
+            body: Some(serde_json::to_string(body).unwrap_or_default()),
+        }
+    }
+}
+
+/// A message that could not be decoded (a bug or a version skew between
+/// the Worker and an object: never a citizen's input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("no operation at {0}")]
+    UnknownPath(String),
+    #[error("bad body for {path}: {message}")]
+    BadBody { path: String, message: String },
+    #[error("status {status} for {what}")]
+    Status { status: u16, what: String },
+    #[error("bad reply for {what}: {message}")]
+    BadReply { what: String, message: String },
+}
+
+/// One operation of a Durable Object: `R` is the object's request enum.
+pub trait Call<R>: Into<R> {
+    /// What the object answers.
+    type Reply: Serialize + DeserializeOwned;
+    /// The operation's name in errors.
+    const NAME: &'static str;
+
+    /// Decodes the object's answer (`status`, body). Most replies are the
+    /// JSON of [`Call::Reply`] with status 200.
+    fn decode_reply(status: u16, body: &str) -> Result<Self::Reply, ProtocolError> {
+        if status != 200 {
+            return Err(ProtocolError::Status {
+                status,
+                what: Self::NAME.to_owned(),
+            });
+        }
+        decode_json(Self::NAME, body)
+    }
+}
+
+/// The JSON text of a reply.
+pub fn encode_reply<T: Serialize>(reply: &T) -> String {
+    serde_json::to_string(reply).unwrap_or_default()
+}
+
+fn decode_json<T: DeserializeOwned>(what: &str, body: &str) -> Result<T, ProtocolError> {
+    serde_json::from_str(body).map_err(|e| ProtocolError::BadReply {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn body_of<T: DeserializeOwned>(path: &str, body: &str) -> Result<T, ProtocolError> {
+    serde_json::from_str(body).map_err(|e| ProtocolError::BadBody {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}

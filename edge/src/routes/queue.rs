@@ -1,0 +1,202 @@
+//! The queue routes: `POST /queue/join`, `GET /queue/status` (the
+//! heartbeat) and `POST /queue/leave`. [`place`] walks the placement steps
+//! of `waitroom_core::placement` for every route that needs a standing
+//! (pages too); the answers are the contract's `QueueView`.
+
+use waitroom_core::entry;
+use waitroom_core::placement::{self, Placement, Route, Step};
+use waitroom_core::protocol::shard::{Heartbeat, Join, Leave};
+use waitroom_core::ticket::{self, AdmissionClaims, Claims, WaitingClaims};
+use worker::*;
+
+use super::visitor::Visitor;
+use crate::config::{EdgeConfig, WAITING_TICKET_TTL_MS};
+use crate::http;
+use crate::protocol;
+use crate::rand;
+use crate::ratelimit::{self, Client};
+
+/// A standing, the cookie to set (if any), and whether it is a new place.
+pub struct Placed {
+    pub placement: Placement,
+    pub set_cookie: Option<String>,
+    pub created: bool,
+}
+
+impl Placed {
+    fn answer(placement: Placement) -> Placed {
+        Placed {
+            placement,
+            set_cookie: None,
+            created: false,
+        }
+    }
+}
+
+/// `POST /queue/join`: the existing place if the ticket still holds one,
+/// else a new one.
+pub async fn join(
+    req: &Request,
+    env: &Env,
+    cfg: &EdgeConfig,
+    who: Visitor,
+    now: u64,
+    client: &Client,
+) -> Result<Response> {
+    let placed = place(Route::Join, env, cfg, who, now, client).await?;
+    match placed.placement {
+        Placement::RateLimited => ratelimit::too_many(req),
+        Placement::Refused {
+            reason,
+            reopen_at_ms,
+        } => crate::operator::refused_response(req, reason, reopen_at_ms, now),
+        _ => queue_json(if placed.created { 201 } else { 200 }, &placed),
+    }
+}
+
+/// `GET /queue/status`: the heartbeat. It never creates a place.
+pub async fn status(
+    env: &Env,
+    cfg: &EdgeConfig,
+    who: Visitor,
+    now: u64,
+    client: &Client,
+) -> Result<Response> {
+    let placed = place(Route::Status, env, cfg, who, now, client).await?;
+    queue_json(200, &placed)
+}
+
+/// `POST /queue/leave`: the place is given up and the cookie cleared.
+pub async fn leave(env: &Env, who: Visitor) -> Result<Response> {
+    if let Visitor::Waiting(w) = &who {
+        protocol::shard_call(
+            env,
+            w.shard,
+            Leave {
+                id: entry::entry_id(&w.ticket_id),
+            },
+        )
+        .await?;
+    }
+    let resp = http::secure(Response::empty()?.with_status(204));
+    resp.headers()
+        .append("Set-Cookie", &http::clear_ticket_cookie())?;
+    Ok(resp)
+}
+
+fn queue_json(status: u16, placed: &Placed) -> Result<Response> {
+    let view = placed
+        .placement
+        .view()
+        .ok_or_else(|| Error::RustError(format!("no queue view for {:?}", placed.placement)))?;
+    let resp = http::json(status, &view)?;
+    if let Some(c) = &placed.set_cookie {
+        resp.headers().append("Set-Cookie", c)?;
+    }
+    Ok(resp)
+}
+
+/// Where `who` stands for `route`: answered at once, by a heartbeat, or by
+/// a new place (see `waitroom_core::placement`).
+pub async fn place(
+    route: Route,
+    env: &Env,
+    cfg: &EdgeConfig,
+    who: Visitor,
+    now: u64,
+    client: &Client,
+) -> Result<Placed> {
+    let placed = match (placement::first_step(route, who.holder()), who) {
+        (Step::Answer(p), _) => return Ok(Placed::answer(p)),
+        (Step::Join, _) => return join_new(env, cfg, now, client).await,
+        (Step::Heartbeat, Visitor::Waiting(w)) => heartbeat(env, cfg, w, now).await?,
+        (Step::Heartbeat, _) => {
+            return Err(Error::RustError(
+                "placement: a heartbeat without a waiting ticket".into(),
+            ))
+        }
+    };
+    match placement::after_heartbeat(route, placed.placement) {
+        Step::Join => join_new(env, cfg, now, client).await,
+        _ => Ok(placed),
+    }
+}
+
+async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Result<Placed> {
+    // Counted here, where a row would be created: heartbeats are never limited.
+    if !ratelimit::allow_new_place(env, client).await {
+        return Ok(Placed::answer(Placement::RateLimited));
+    }
+    let ticket_id = rand::ticket_id();
+    let shard = entry::shard_of(&ticket_id, cfg.shards);
+    let reply = protocol::shard_call(
+        env,
+        shard,
+        Join {
+            id: entry::entry_id(&ticket_id),
+        },
+    )
+    .await?;
+    let (placement, seq) =
+        Placement::of_join(&reply, now).map_err(|e| Error::RustError(e.to_string()))?;
+    let Some(seq) = seq else {
+        // Refused: no place, no cookie.
+        return Ok(Placed::answer(placement));
+    };
+    let claims = WaitingClaims {
+        ticket_id,
+        room: cfg.room.clone(),
+        shard,
+        seq,
+        arrived_ms: now,
+        issued_ms: now,
+        expires_ms: now + WAITING_TICKET_TTL_MS,
+    };
+    let cookie = http::ticket_cookie(
+        &ticket::sign(&cfg.keys, &Claims::Waiting(claims)),
+        now,
+        now + WAITING_TICKET_TTL_MS,
+    );
+    Ok(Placed {
+        placement,
+        set_cookie: Some(cookie),
+        created: true,
+    })
+}
+
+/// One heartbeat of a waiting ticket. On admission the cookie becomes an
+/// admission ticket.
+async fn heartbeat(env: &Env, cfg: &EdgeConfig, w: WaitingClaims, now: u64) -> Result<Placed> {
+    let reply = protocol::shard_call(
+        env,
+        w.shard,
+        Heartbeat {
+            id: entry::entry_id(&w.ticket_id),
+        },
+    )
+    .await?;
+    let placement = Placement::of_heartbeat(&reply, now);
+    let mut set_cookie = None;
+    if let Placement::Admitted {
+        session_expires_ms: Some(session_expires_ms),
+    } = placement
+    {
+        let claims = AdmissionClaims {
+            // The browser's session is its ticket id: unguessable, and stable
+            // if the admission cookie has to be issued again.
+            session_id: w.ticket_id.clone(),
+            ticket_id: w.ticket_id,
+            room: cfg.room.clone(),
+            shard: w.shard,
+            not_before_ms: now,
+            expires_ms: session_expires_ms,
+        };
+        let raw = ticket::sign(&cfg.keys, &Claims::Admission(claims));
+        set_cookie = Some(http::ticket_cookie(&raw, now, session_expires_ms));
+    }
+    Ok(Placed {
+        placement,
+        set_cookie,
+        created: false,
+    })
+}

@@ -1,0 +1,49 @@
+//! Test-only routes, compiled only with the `test-routes` feature (the
+//! end-to-end harness and the benchmarks build it; a deploy never does).
+
+use waitroom_core::protocol::coordinator::Replay;
+use waitroom_core::protocol::shard::Ping;
+use waitroom_core::ticket;
+use worker::*;
+
+use super::visitor::{self, Visitor};
+use crate::config::EdgeConfig;
+use crate::http;
+use crate::protocol;
+
+pub const PREFIX: &str = "/__test/";
+
+pub async fn handle(req: Request, env: &Env) -> Result<Response> {
+    match (req.method(), req.path().as_str()) {
+        (_, "/__test/ticket-vectors") => ticket_vectors(req).await,
+        // The benchmark's second baseline: one Durable Object round trip
+        // that does no queue work (what any heartbeat costs at least).
+        (_, "/__test/shard-ping") => http::json(200, &protocol::shard_call(env, 0, Ping).await?),
+        // An alarm delivered twice: the Coordinator resends its last grants.
+        (_, "/__test/replay-tick") => {
+            http::json(200, &protocol::coordinator_call(env, Replay).await?)
+        }
+        // What the origin's `x-waitroom-revoke` does, on demand.
+        (Method::Post, "/__test/revoke") => {
+            let cfg = EdgeConfig::get(env)?;
+            match visitor::identify(&req, &cfg, super::now_ms()) {
+                Visitor::Admitted(claims, _) => {
+                    crate::operator::revoke(env, &claims).await?;
+                    crate::operator::revoked_response()
+                }
+                _ => http::error(409, "not_admitted", "Only an admission can be revoked."),
+            }
+        }
+        _ => http::error(404, "not_found", "No such test route."),
+    }
+}
+
+/// Checks a golden ticket-vectors file with the very code that runs here,
+/// inside workerd, so wasm and native provably agree.
+async fn ticket_vectors(mut req: Request) -> Result<Response> {
+    let body = req.text().await?;
+    match ticket::vectors::check(&body) {
+        Ok(passed) => http::json(200, &serde_json::json!({ "passed": passed })),
+        Err(failures) => http::json(200, &serde_json::json!({ "failures": failures })),
+    }
+}
