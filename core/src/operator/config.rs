@@ -30,8 +30,9 @@ pub enum QueueMode {
 
 /// The operator settings beside [`crate::config::AdmissionConfig`]
 /// (the same `PUT /admin/config` object). Times are milliseconds since the
-/// epoch; in JSON they are RFC 3339 UTC strings (`"2026-05-01T08:00:00Z"`),
-/// epoch milliseconds are accepted too.
+/// epoch; in JSON they are shown as RFC 3339 UTC strings
+/// (`"2026-05-01T08:00:00Z"`) and read as RFC 3339 with any offset, or as
+/// epoch milliseconds ([`crate::date::parse_rfc3339`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OperatorConfig {
