@@ -18,6 +18,7 @@
 //!   bypass paths, revocations.
 //! - [`page`]: renders the citizen pages of `public/` (templates, strings, language).
 //! - [`passport_request`]: the passport request body, validated field by field.
+//! - [`registry_verdict`]: what the vaccination registry's answer means for a passport job.
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 
 pub mod coordinator;
@@ -28,6 +29,7 @@ pub mod operator;
 pub mod page;
 pub mod passport_request;
 pub mod queue;
+pub mod registry_verdict;
 pub mod secret;
 pub mod ticket;
 
