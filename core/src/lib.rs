@@ -29,6 +29,7 @@
 //! - [`passport_request`]: the passport request body, validated field by field.
 //! - [`date`]: RFC 3339 instants and calendar dates (the `time` crate).
 //! - [`cookie`]: reading one cookie from a `Cookie` header (edge and origin).
+//! - [`registry_verdict`]: what the vaccination registry's answer means for a passport job.
 //! - [`secret`]: decoding secrets from configuration (base64url, >= 32 bytes).
 //! - [`protocol`]: the typed messages between the edge's Worker and its Durable Objects.
 //! - [`placement`]: a visitor's standing (join / heartbeat state machine) and the queue JSON.
@@ -53,6 +54,7 @@ pub mod passport_request;
 pub mod placement;
 pub mod protocol;
 pub mod queue;
+pub mod registry_verdict;
 pub mod secret;
 pub mod ticket;
 pub mod timing;

@@ -10,7 +10,7 @@ pub async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("serve") => serve().await,
-        Some("verify") => crate::passport::cli::verify_command(&args[1..]),
+        Some("verify") => crate::passport::cli::verify_command(&args[1..]).await,
         Some("gen-dcc-key") => crate::passport::cli::gen_key_command(),
         Some("-h" | "--help" | "help") => {
             println!("usage: origin-worker [serve]\n       origin-worker gen-dcc-key\n       origin-worker verify <file.pdf | HC1:...> [--keys ...]\n\nConfiguration: environment variables (see the README).");

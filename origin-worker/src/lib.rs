@@ -25,14 +25,14 @@
 //! - [`ratelimit`]: the registry token bucket shared by all processes (one
 //!   Lua script).
 //! - [`registry`]: the registry HTTP client: timeouts, jittered retries,
-//!   circuit breaker. Also the wire types shared with the simulator.
+//!   circuit breaker, and the wire types (the stand-in registry, the
+//!   `registry-sim` crate, has its own copy; a test checks they agree).
 //! - [`worker`]: the job pool: claim, verify with the registry, render,
 //!   encrypt, commit exactly once, reclaim jobs of dead workers.
 //! - [`render`]: the boundary to the passport module (PDF + EU DCC).
 //! - [`passport`]: the passport PDF and its signed EU Digital COVID
 //!   Certificate (CWT/COSE/ES256, Base45, QR), the `verify` command.
 //! - [`metrics`]: counters in Prometheus text format.
-//! - [`sim`]: `registry-sim`, the stand-in for the third-party registry.
 //! - [`cli`]: the `origin-worker` command line (binaries stay a few lines).
 
 pub mod app;
@@ -47,7 +47,6 @@ pub mod ratelimit;
 pub mod registry;
 pub mod render;
 pub mod server;
-pub mod sim;
 pub mod store;
 pub mod validate;
 pub mod worker;

@@ -1,5 +1,5 @@
-//! The client of the third-party vaccination registry, and the wire types it
-//! shares with [`crate::sim`].
+//! The client of the third-party vaccination registry, and its wire types
+//! (`registry-sim`, the stand-in, keeps its own copy: see the test below).
 //!
 //! - Every call first takes a slot from the shared [`RegistryPacer`], so the
 //!   registry never sees more than its limit from all processes together.
@@ -196,4 +196,32 @@ pub fn jittered_backoff(attempt: u32) -> Duration {
     let cap = BACKOFF_BASE * 2u32.pow(attempt.min(6));
     let r = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
     Duration::from_micros(r % (cap.as_micros() as u64 + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stand-in registry and this client each define the wire types:
+    /// what one writes, the other reads, with nothing lost.
+    #[test]
+    fn registry_sim_and_the_client_agree_on_the_wire() {
+        for i in 0..20 {
+            let citizen = registry_sim::sample_citizen(42, i);
+            let ours: VerifyRequest = serde_json::from_value(citizen).unwrap();
+            let theirs: registry_sim::VerifyRequest =
+                serde_json::from_value(serde_json::to_value(&ours).unwrap()).unwrap();
+            let mut answers = vec![registry_sim::lookup(42, &theirs)];
+            let mut other = theirs.clone();
+            other.date_of_birth = "1901-01-01".into();
+            answers.push(registry_sim::lookup(42, &other));
+            other.national_id = "ZZZZZZ".into();
+            answers.push(registry_sim::lookup(42, &other));
+            for answer in answers {
+                let wire = serde_json::to_value(&answer).unwrap();
+                let read: VerifyResponse = serde_json::from_value(wire.clone()).unwrap();
+                assert_eq!(serde_json::to_value(&read).unwrap(), wire);
+            }
+        }
+    }
 }

@@ -15,6 +15,11 @@
 //! timeout (a heartbeat), so a job that is merely slow — waiting for a
 //! registry that is down — is not taken over.
 //!
+//! # What the registry's answer means
+//!
+//! Rejected, failed, wait or render: `waitroom_core::registry_verdict`
+//! decides; this module only acts on it.
+//!
 //! # Shutdown
 //!
 //! On shutdown the dispatcher stops taking entries. A job waiting for the
@@ -31,6 +36,8 @@ use tokio::{
     sync::{watch, Semaphore},
     task::JoinSet,
 };
+
+use waitroom_core::registry_verdict::{verdict, JobEnd, RegistryAnswer, Verdict};
 
 use crate::{
     crypto,
@@ -214,8 +221,9 @@ async fn handle(
     deps.store.set_status(id, Status::Validating, "").await?;
 
     let verify = VerifyRequest::from(&req);
+    let max_wait_ms = deps.max_wait.as_millis() as u64;
     let mut attempt = 0u32;
-    let answer = loop {
+    let doses = loop {
         if *shutdown.borrow() {
             return Ok(Outcome::HandBack);
         }
@@ -223,38 +231,35 @@ async fn handle(
             r = deps.registry.verify(&verify) => r,
             _ = shutdown.changed() => return Ok(Outcome::HandBack),
         };
-        match r {
-            Ok(a) => break a,
+        let (answer, unavailable) = match r {
+            Ok(VerifyResponse::Vaccinated { doses }) => (RegistryAnswer::Vaccinated(doses), ""),
+            Ok(VerifyResponse::NotFound) => (RegistryAnswer::NotFound, ""),
+            Ok(VerifyResponse::Mismatch) => (RegistryAnswer::Mismatch, ""),
             Err(RegistryError::Pacer(e)) => return Err(e),
             Err(RegistryError::Permanent(why)) => {
                 tracing::warn!(job = id, why, "registry refused the request");
-                return finish(
-                    deps,
-                    id,
-                    Status::Failed,
-                    "the registry could not process the request",
-                )
-                .await;
+                (RegistryAnswer::Refused, "")
             }
-            Err(RegistryError::Unavailable(why)) => {
-                let age_ms = crate::now_ms().saturating_sub(job.created_ms);
-                if age_ms > deps.max_wait.as_millis() as u64 {
-                    return finish(
-                        deps,
-                        id,
-                        Status::Failed,
-                        "the registry could not be reached in time",
-                    )
-                    .await;
-                }
+            Err(RegistryError::Unavailable(why)) => (RegistryAnswer::Unavailable, why),
+        };
+        match verdict(answer, job.created_ms, crate::now_ms(), max_wait_ms) {
+            Verdict::Issue(doses) => break doses,
+            Verdict::End { status, reason } => {
+                let status = match status {
+                    JobEnd::Rejected => Status::Rejected,
+                    JobEnd::Failed => Status::Failed,
+                };
+                return finish(deps, id, status, reason).await;
+            }
+            Verdict::Wait { reason } => {
                 if attempt == 0 {
-                    tracing::info!(job = id, why, "registry unavailable; job waits");
+                    tracing::info!(
+                        job = id,
+                        why = unavailable,
+                        "registry unavailable; job waits"
+                    );
                     deps.store
-                        .set_status(
-                            id,
-                            Status::Validating,
-                            "waiting for the registry to become available",
-                        )
+                        .set_status(id, Status::Validating, reason)
                         .await?;
                 }
                 attempt += 1;
@@ -265,36 +270,6 @@ async fn handle(
                 }
             }
         }
-    };
-    let doses = match answer {
-        VerifyResponse::NotFound => {
-            return finish(
-                deps,
-                id,
-                Status::Rejected,
-                "no vaccination record was found for these details",
-            )
-            .await
-        }
-        VerifyResponse::Mismatch => {
-            return finish(
-                deps,
-                id,
-                Status::Rejected,
-                "the details do not match the registry's record for this national id",
-            )
-            .await
-        }
-        VerifyResponse::Vaccinated { doses } if doses.is_empty() => {
-            return finish(
-                deps,
-                id,
-                Status::Rejected,
-                "the registry holds no vaccination for this person",
-            )
-            .await
-        }
-        VerifyResponse::Vaccinated { doses } => doses,
     };
 
     deps.store.set_status(id, Status::Rendering, "").await?;

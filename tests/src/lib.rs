@@ -35,6 +35,21 @@ pub fn ensure_built() {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building origin-worker failed");
+        // The same command as origin-worker's test harness, so one fresh
+        // binary serves both and neither relinks it under the other.
+        let status = Command::new("cargo")
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "registry-sim",
+                "--bin",
+                "registry-sim",
+            ])
+            .current_dir(xtask::workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building registry-sim failed");
         let edge = xtask::workspace_root().join("edge/build/index.js");
         assert!(
             edge.exists(),

@@ -215,6 +215,8 @@ pub fn build_origin(optimised: bool) -> Result<()> {
             "bench",
             "-p",
             "origin-worker",
+            "-p",
+            "registry-sim",
             "--bins",
         ]);
     } else {

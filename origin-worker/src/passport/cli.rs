@@ -7,25 +7,23 @@
 //!
 //! Without `--keys`, `verify` uses the public key of `DCC_SIGNING_KEY` if
 //! that is set, else fetches `http://$ORIGIN_ADDR/.well-known/dcc/keys`
-//! (`ORIGIN_ADDR` defaults to `127.0.0.1:8788`). Only plain `http://` URLs
-//! are fetched (a few lines of std, no TLS stack for a dev tool); save an
-//! `https://` key list to a file first.
+//! (`ORIGIN_ADDR` defaults to `127.0.0.1:8788`). `http://` and `https://`
+//! key lists are fetched with reqwest.
 //!
-//! A PDF is read through the `HC1:` string our renderer stores in its
-//! document information (see [`super::pdf::INFO_KEY_HC1`]); any other file
-//! is searched for an `HC1:` string.
+//! A PDF is parsed with lopdf and read through the `HC1:` string our
+//! renderer stores in its document information (see
+//! [`super::pdf::INFO_KEY_HC1`]), else the first `HC1:` in its pages' text;
+//! any other file is searched for an `HC1:` string.
 //!
 //! Exit status: 0 signature valid, 1 invalid or unreadable certificate,
 //! 2 usage error or keys unavailable.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
-use super::pdf::ymd;
+use super::pdf::{ymd, INFO_KEY_HC1};
 use super::verify::{parse_hc1, DccClaims, KeyRing};
 use super::DccSigner;
 
@@ -33,7 +31,7 @@ const USAGE: &str =
     "usage: origin-worker verify <file.pdf | HC1:...> [--keys <http-url | file.json | JSON>]";
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest key list we read over HTTP.
-const MAX_KEYS_RESPONSE: u64 = 1 << 20;
+const MAX_KEYS_RESPONSE: usize = 1 << 20;
 const BASE45_CHARS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
 /// `origin-worker gen-dcc-key`: prints a fresh base64 PKCS#8 P-256 key.
@@ -43,7 +41,7 @@ pub fn gen_key_command() -> ExitCode {
 }
 
 /// `origin-worker verify ...`; `args` are the arguments after `verify`.
-pub fn verify_command(args: &[String]) -> ExitCode {
+pub async fn verify_command(args: &[String]) -> ExitCode {
     let mut input = None;
     let mut keys_arg = None;
     let mut it = args.iter();
@@ -72,7 +70,7 @@ pub fn verify_command(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (keys, keys_source) = match load_keys(keys_arg.as_deref()) {
+    let (keys, keys_source) = match load_keys(keys_arg.as_deref()).await {
         Ok(k) => k,
         Err(e) => {
             eprintln!("error: cannot load the DCC public keys: {e}");
@@ -152,27 +150,56 @@ fn read_hc1(input: &str) -> Result<String, String> {
         return Ok(input.trim().to_owned());
     }
     let bytes = std::fs::read(input).map_err(|e| format!("cannot read {input}: {e}"))?;
-    find_hc1(&bytes).ok_or_else(|| format!("no HC1: string found in {input}"))
+    let found = if bytes.starts_with(b"%PDF-") {
+        hc1_in_pdf(&bytes).map_err(|e| format!("{input}: {e}"))?
+    } else {
+        find_hc1(&String::from_utf8_lossy(&bytes))
+    };
+    found.ok_or_else(|| format!("no HC1: string found in {input}"))
 }
 
-/// The first `HC1:` followed by Base45 characters. In our PDFs this is the
-/// document information entry (an uncompressed literal string).
-pub fn find_hc1(bytes: &[u8]) -> Option<String> {
-    let start = bytes.windows(4).position(|w| w == b"HC1:")?;
-    let rest = &bytes[start + 4..];
+/// The HC1 string of a PDF: the document information entry our renderer
+/// writes (a PDF text string: UTF-16BE or PDFDocEncoding, perhaps
+/// compressed in an object stream, which is why the bytes are not scanned),
+/// else the first `HC1:` in the text of its pages.
+pub fn hc1_in_pdf(bytes: &[u8]) -> Result<Option<String>, String> {
+    let doc = lopdf::Document::load_mem(bytes).map_err(|e| format!("not a readable PDF: {e}"))?;
+    let info = doc
+        .trailer
+        .get(b"Info")
+        .and_then(|o| doc.dereference(o))
+        .and_then(|(_, o)| o.as_dict());
+    if let Ok(entry) = info.and_then(|d| d.get(INFO_KEY_HC1.as_bytes())) {
+        if let Some(hc1) = lopdf::decode_text_string(entry)
+            .ok()
+            .as_deref()
+            .and_then(find_hc1)
+        {
+            return Ok(Some(hc1));
+        }
+    }
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let text = doc
+        .extract_text(&pages)
+        .map_err(|e| format!("cannot read the text of the PDF: {e}"))?;
+    Ok(find_hc1(&text))
+}
+
+/// The first `HC1:` followed by Base45 characters.
+pub fn find_hc1(text: &str) -> Option<String> {
+    let start = text.find("HC1:")?;
+    let rest = &text[start + 4..];
     let len = rest
-        .iter()
-        .position(|b| !BASE45_CHARS.contains(b))
+        .bytes()
+        .position(|b| !BASE45_CHARS.contains(&b))
         .unwrap_or(rest.len());
-    let body = std::str::from_utf8(&rest[..len]).ok()?;
-    Some(format!("HC1:{body}"))
+    Some(format!("HC1:{}", &rest[..len]))
 }
 
-fn load_keys(arg: Option<&str>) -> Result<(KeyRing, String), String> {
+async fn load_keys(arg: Option<&str>) -> Result<(KeyRing, String), String> {
     let (json, source) = match arg {
-        Some(a) if a.starts_with("http://") => (http_get(a)?, a.to_owned()),
-        Some(a) if a.starts_with("https://") => {
-            return Err("only http:// URLs are fetched; save the key list to a file".into())
+        Some(a) if a.starts_with("http://") || a.starts_with("https://") => {
+            (http_get(a).await?, a.to_owned())
         }
         Some(a) if a.trim_start().starts_with('{') => (a.to_owned(), "inline JSON".into()),
         Some(a) => (
@@ -189,7 +216,7 @@ fn load_keys(arg: Option<&str>) -> Result<(KeyRing, String), String> {
             }
             let addr = std::env::var("ORIGIN_ADDR").unwrap_or_else(|_| "127.0.0.1:8788".into());
             let url = format!("http://{addr}/.well-known/dcc/keys");
-            (http_get(&url)?, url)
+            (http_get(&url).await?, url)
         }
     };
     let value: serde_json::Value =
@@ -198,60 +225,74 @@ fn load_keys(arg: Option<&str>) -> Result<(KeyRing, String), String> {
     Ok((ring, source))
 }
 
-/// A plain HTTP/1.0 GET (no chunked encoding to undo), 200 only.
-fn http_get(url: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("http://").ok_or("not an http:// URL")?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let with_port = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:80")
-    };
-    let addr = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).map_err(|e| format!("{url}: {e}"))?;
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).ok();
-    // One write: the request goes out in one segment.
-    let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
+/// A GET of a key list: `200` only, at most [`MAX_KEYS_RESPONSE`] bytes.
+async fn http_get(url: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
         .map_err(|e| format!("{url}: {e}"))?;
-    let mut response = Vec::new();
-    stream
-        .take(MAX_KEYS_RESPONSE)
-        .read_to_end(&mut response)
+    let mut response = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
         .map_err(|e| format!("{url}: {e}"))?;
-    let response = String::from_utf8(response).map_err(|_| format!("{url}: not UTF-8"))?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{url}: malformed HTTP response"))?;
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("{url}: {status}"));
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("{url}: {}", response.status()));
     }
-    Ok(body.to_owned())
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+        if body.len() + chunk.len() > MAX_KEYS_RESPONSE {
+            return Err(format!("{url}: larger than {MAX_KEYS_RESPONSE} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| format!("{url}: not UTF-8"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::find_hc1;
+    use super::{find_hc1, hc1_in_pdf};
 
     #[test]
-    fn finds_hc1_in_a_pdf_info_string() {
-        let pdf = b"%PDF-1.3\n1 0 obj << /EUDCC (HC1:NCF:603A0T9WTWGSLKC 4K694) >> endobj";
+    fn finds_hc1_in_text() {
         assert_eq!(
-            find_hc1(pdf).as_deref(),
+            find_hc1("my passport: HC1:NCF:603A0T9WTWGSLKC 4K694\nthanks").as_deref(),
             Some("HC1:NCF:603A0T9WTWGSLKC 4K694")
         );
-        assert_eq!(find_hc1(b"nothing here"), None);
+        assert_eq!(find_hc1("nothing here"), None);
+    }
+
+    #[test]
+    fn reads_hc1_from_a_pdf_information_entry_not_from_its_bytes() {
+        use lopdf::{dictionary, Document, Object};
+        let hc1 = "HC1:NCF:603A0T9WTWGSLKC 4K694";
+        let mut doc = Document::with_version("1.7");
+        let pages = doc.new_object_id();
+        doc.objects.insert(
+            pages,
+            Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => vec![], "Count" => 0 }),
+        );
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        doc.trailer.set("Root", catalog);
+        // UTF-16BE, as a PDF text string may be: no "HC1:" in the file's bytes.
+        let utf16: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(hc1.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        let info = doc.add_object(dictionary! {
+            super::INFO_KEY_HC1 => Object::String(utf16, lopdf::StringFormat::Hexadecimal),
+        });
+        doc.trailer.set("Info", info);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        assert!(!bytes.windows(4).any(|w| w == b"HC1:"));
+        assert_eq!(hc1_in_pdf(&bytes).unwrap().as_deref(), Some(hc1));
+
+        doc.trailer.remove(b"Info");
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        assert_eq!(hc1_in_pdf(&bytes).unwrap(), None);
+        assert!(hc1_in_pdf(b"%PDF-1.7 not really").is_err());
     }
 }

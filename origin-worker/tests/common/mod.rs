@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -172,13 +173,49 @@ pub fn spawn_redis_cluster(ports: &[u16], bus_ports: &[u16], logs: &std::path::P
     nodes
 }
 
+/// registry-sim is its own package, so cargo gives these tests no
+/// `CARGO_BIN_EXE_registry-sim`: build it (a no-op when fresh) into the
+/// directory and profile of origin-worker's binary, once per test process.
+fn registry_sim_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let profile_dir = Path::new(env!("CARGO_BIN_EXE_origin-worker"))
+            .parent()
+            .expect("a binary lives in a directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(p) => p,
+        };
+        let target_dir = profile_dir
+            .parent()
+            .expect("the profile directory is in the target directory");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "registry-sim",
+                "--bin",
+                "registry-sim",
+            ])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building registry-sim failed");
+        profile_dir.join("registry-sim")
+    })
+    .clone()
+}
+
 pub fn spawn_sim(port: u16, env: &[(&str, &str)], logs: &std::path::Path) -> Proc {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(logs.join(format!("sim-{port}.log")))
         .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-sim"));
+    let mut cmd = Command::new(registry_sim_bin());
     cmd.env("REGISTRY_SIM_ADDR", format!("127.0.0.1:{port}"))
         .env("REGISTRY_SIM_SEED", SEED.to_string())
         .env("REGISTRY_SIM_LATENCY_MS", "5-20")
@@ -487,5 +524,5 @@ pub async fn sim_stats(sim_port: u16) -> serde_json::Value {
 
 /// A unique valid citizen for load tests (confirmed by the sim).
 pub fn citizen(i: u64) -> serde_json::Value {
-    origin_worker::sim::sample_citizen(SEED, i)
+    registry_sim::sample_citizen(SEED, i)
 }

@@ -1,5 +1,18 @@
-//! `registry-sim`: the stand-in for the third-party vaccination registry, so
-//! the whole system runs and is load-tested on one machine.
+//! # registry-sim
+//!
+//! The stand-in for the third-party vaccination registry, so the whole
+//! system runs and is load-tested on one machine. It shares no code with
+//! `origin-worker`: it is the other side of the wire, as the real registry
+//! would be, and defines its own copy of the contract ([`VerifyRequest`],
+//! [`VerifyResponse`], [`DoseRecord`]); origin-worker's tests check that
+//! the two sides read each other.
+//!
+//! ## Layout
+//!
+//! - this library: the population rule ([`national_id_for`], [`lookup`],
+//!   [`sample_citizen`]), the HTTP [`app`] and the binary's [`main`];
+//! - `src/main.rs`: the `registry-sim` binary (three lines);
+//! - `tests/http.rs`: the HTTP behaviour, against the real binary.
 //!
 //! # Endpoints
 //!
@@ -52,15 +65,44 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use waitroom_core::operator::SeededRng;
+use waitroom_core::{operator::SeededRng, passport_request::utc_date};
 
-use crate::{
-    registry::{DoseRecord, VerifyRequest, VerifyResponse},
-    validate::utc_date,
-};
+/// `POST /verify` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: String,
+    pub national_id: String,
+}
+
+/// One vaccination event, coded as in the EU DCC value sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoseRecord {
+    pub disease: String,
+    pub vaccine: String,
+    pub product: String,
+    pub manufacturer: String,
+    pub dose_number: u32,
+    pub total_doses: u32,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub issuer: String,
+}
+
+/// `POST /verify` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum VerifyResponse {
+    Vaccinated { doses: Vec<DoseRecord> },
+    NotFound,
+    Mismatch,
+}
 
 pub const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /// Most citizens one sample call returns.
@@ -387,9 +429,38 @@ async fn sample(State(sim): State<Arc<Sim>>, Query(q): Query<SampleQuery>) -> im
     Json(citizens)
 }
 
-/// The `registry-sim` binary.
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// The `registry-sim` binary. Logs as origin-worker does: JSON on stdout,
+/// `RUST_LOG` filters, `info` by default.
 pub async fn main() -> ExitCode {
-    crate::server::init_tracing();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
     let config = match SimConfig::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -406,7 +477,7 @@ pub async fn main() -> ExitCode {
     };
     tracing::info!(addr = %config.addr, rate = config.rate_per_sec, "registry-sim listening");
     match axum::serve(listener, app(config))
-        .with_graceful_shutdown(crate::server::shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal())
         .await
     {
         Ok(()) => ExitCode::SUCCESS,
@@ -420,6 +491,37 @@ pub async fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The population rule and the dose records, to the byte: the load tests'
+    /// citizens and the passports issued locally depend on them.
+    #[test]
+    fn one_person_answer_is_pinned() {
+        let req = VerifyRequest {
+            given_name: " Ana ".into(),
+            family_name: "LÓPEZ".into(),
+            date_of_birth: "1980-02-29".into(),
+            national_id: national_id_for(42, "Ana", "López", "1980-02-29"),
+        };
+        // The id follows the module doc's rule (checked with Python's hashlib).
+        assert_eq!(req.national_id, "DOWZSCHI4G");
+        assert_eq!(
+            serde_json::to_value(lookup(42, &req)).unwrap(),
+            json!({"status": "vaccinated", "doses": [
+                {"disease": "840539006", "vaccine": "1119349007", "product": "EU/1/20/1528",
+                 "manufacturer": "ORG-100030215", "dose_number": 1, "total_doses": 2,
+                 "date": "2021-03-11", "country": "DE", "issuer": "Ministry of Health DE (simulated)"},
+                {"disease": "840539006", "vaccine": "1119349007", "product": "EU/1/20/1528",
+                 "manufacturer": "ORG-100030215", "dose_number": 2, "total_doses": 2,
+                 "date": "2021-04-08", "country": "DE", "issuer": "Ministry of Health DE (simulated)"},
+            ]})
+        );
+        assert_eq!(
+            sample_citizen(42, 0),
+            json!({"given_name": "Γιώργος", "family_name": "Παπαδόπουλος",
+                   "date_of_birth": "1963-01-07", "national_id": "4V0Z2T0L39",
+                   "email": "citizen0@example.org"})
+        );
+    }
 
     #[test]
     fn sample_citizens_are_vaccinated_and_ids_valid() {
