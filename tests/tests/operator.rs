@@ -293,9 +293,14 @@ fn config_changes_are_validated_and_the_dashboard_page_is_public() {
             json!({"prequeue_start": "2026-05-01T09:00:00Z"}),
             "prequeue_start",
         ),
-        (json!({"mode": "lifo"}), "config"),
-        (json!({"event_start": "soon"}), "config"),
-        (json!({"max_wait_minutes": -1}), "config"),
+        (json!({"mode": "lifo"}), "mode"),
+        (json!({"event_start": "soon"}), "event_start"),
+        // A non-ASCII offset once panicked the Coordinator (byte slicing).
+        (
+            json!({"event_start": "2026-05-01T08:00:00+€00"}),
+            "event_start",
+        ),
+        (json!({"max_wait_minutes": -1}), "max_wait_minutes"),
         (json!({"max_wait_minutes": 100000}), "max_wait_minutes"),
         (json!({"new_users_per_minute": 0}), "new_users_per_minute"),
         (json!({"reopen_at": 5}), "reopen_at"),
