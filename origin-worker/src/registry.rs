@@ -50,8 +50,9 @@ impl From<&PassportRequest> for VerifyRequest {
     }
 }
 
-/// One vaccination event, coded as in the EU DCC value sets (the passport
-/// module's type: the registry's answer goes into the certificate as is).
+/// One vaccination event as the registry codes it (the passport module's
+/// type; `passport::valuesets` re-codes it from the active EU value sets
+/// before anything is signed).
 pub use crate::passport::VaccinationRecord as DoseRecord;
 
 /// `POST /verify` answer.

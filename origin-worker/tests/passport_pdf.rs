@@ -13,9 +13,12 @@
 //! Without the tools (`cargo xtask` installs them) the rasterising tests
 //! skip with a loud message, except under CI, where they fail.
 
+mod dcc_conformance;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dcc_conformance::assert_conformant;
 use origin_worker::passport::{render_passport, DccSigner, Holder, Rendered, VaccinationRecord};
 
 const ISSUED_AT: i64 = 1_700_000_000;
@@ -51,7 +54,9 @@ fn render(signer: &DccSigner, given: &str, family: &str) -> Rendered {
         family_name: family.into(),
         date_of_birth: "1970-07-01".into(),
     };
-    render_passport(&holder, &records(), signer, "ES", ISSUED_AT, 180).unwrap()
+    let out = render_passport(&holder, &records(), signer, "ES", ISSUED_AT, 180).unwrap();
+    assert_conformant(&out.hc1);
+    out
 }
 
 /// A fresh directory under the target dir's temp space.
@@ -197,6 +202,7 @@ fn many_records_flow_onto_a_second_page() {
     many.extend(records());
     many.extend(records());
     let out = render_passport(&holder, &many, &DccSigner::generate(), "ES", ISSUED_AT, 30).unwrap();
+    assert_conformant(&out.hc1);
     if !have("pdfinfo") {
         return;
     }
@@ -241,6 +247,7 @@ fn verify_command_on_a_generated_pdf() {
     assert!(stdout.contains("dose 3 of 3"), "{stdout}");
     assert!(stdout.contains(&out.uvci), "{stdout}");
     assert!(stdout.contains("signature: valid"), "{stdout}");
+    assert!(stdout.contains("value sets: ok"), "{stdout}");
 
     // The HC1 string directly, with one character changed.
     let mut tampered = out.hc1.clone().into_bytes();
@@ -302,6 +309,84 @@ fn verify_command_on_a_generated_pdf() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stdout).contains("unknown kid"));
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A correctly signed certificate whose codes the origin would never emit:
+/// Vaxzevria with the retired ATC code `J07BX03` (issue 22). Built here with
+/// `coset`, around the origin's coding step.
+fn signed_with_retired_vaccine_code(signer: &DccSigner) -> String {
+    use base64::Engine;
+    use ciborium::value::Value;
+    use coset::TaggedCborSerializable;
+    use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+    use p256::pkcs8::DecodePrivateKey;
+
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(signer.to_pkcs8_base64())
+        .unwrap();
+    let key = SigningKey::from_pkcs8_der(&der).unwrap();
+    let hcert = serde_json::json!({
+        "ver": "1.3.0",
+        "nam": {"fn": "Núñez", "fnt": "NUNEZ", "gn": "José", "gnt": "JOSE"},
+        "dob": "1970-07-01",
+        "v": [{
+            "tg": "840539006", "vp": "J07BX03", "mp": "EU/1/21/1529",
+            "ma": "ORG-100001699", "dn": 2, "sd": 2, "dt": "2021-05-24",
+            "co": "ES", "is": "Ministerio de Sanidad",
+            "ci": "URN:UVCI:01:ES:TESTRETIREDCODE#Q",
+        }],
+    });
+    let int = |i: i64| Value::Integer(i.into());
+    let cwt = Value::Map(vec![
+        (int(1), Value::Text("ES".into())),
+        (int(4), int(ISSUED_AT + 86_400)),
+        (int(6), int(ISSUED_AT)),
+        (
+            int(-260),
+            Value::Map(vec![(int(1), Value::serialized(&hcert).unwrap())]),
+        ),
+    ]);
+    let mut payload = Vec::new();
+    ciborium::into_writer(&cwt, &mut payload).unwrap();
+    let cose = coset::CoseSign1Builder::new()
+        .protected(
+            coset::HeaderBuilder::new()
+                .algorithm(coset::iana::Algorithm::ES256)
+                .key_id(signer.kid().to_vec())
+                .build(),
+        )
+        .payload(payload)
+        .create_signature(b"", |tbs| {
+            let sig: Signature = key.sign(tbs);
+            sig.to_bytes().to_vec()
+        })
+        .build()
+        .to_tagged_vec()
+        .unwrap();
+    origin_worker::passport::dcc::encode_hc1(&cose)
+}
+
+#[test]
+fn verify_command_reports_value_set_problems() {
+    let signer = DccSigner::generate();
+    let hc1 = signed_with_retired_vaccine_code(&signer);
+    let out = Command::new(env!("CARGO_BIN_EXE_origin-worker"))
+        .args(["verify", &hc1, "--keys"])
+        .arg(signer.public_keys_json().to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("signature: valid"), "{stdout}");
+    assert!(
+        stdout.contains("value sets: problem: v[0].vp: \"J07BX03\" (covid-19 vaccines (deprecated)) is inactive"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("value sets: problem: v[0].vp: \"J07BX03\" is not allowed for mp \"EU/1/21/1529\" by the encoding instructions (allowed: 28531000087107, 29061000087103)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("value sets: ok"), "{stdout}");
 }
 
 #[test]

@@ -15,8 +15,10 @@
 //! [`super::pdf::INFO_KEY_HC1`]), else the first `HC1:` in its pages' text;
 //! any other file is searched for an `HC1:` string.
 //!
-//! Exit status: 0 signature valid, 1 invalid or unreadable certificate,
-//! 2 usage error or keys unavailable.
+//! Exit status: 0 signature valid and every code in the EU value sets
+//! (active, consistent with the vaccine encoding instructions), 1 invalid or
+//! unreadable certificate or a value-set problem, 2 usage error or keys
+//! unavailable.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 
 use super::pdf::{ymd, INFO_KEY_HC1};
+use super::valuesets::ValueSets;
 use super::verify::{parse_hc1, DccClaims, KeyRing};
 use super::DccSigner;
 
@@ -95,7 +98,11 @@ pub async fn verify_command(args: &[String]) -> ExitCode {
             if verified.claims().is_expired(now) {
                 println!("note: the certificate has expired");
             }
-            ExitCode::SUCCESS
+            if value_sets_ok(verified.claims()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => {
             println!("UNVERIFIED contents (do not trust):");
@@ -142,6 +149,18 @@ fn print_claims(c: &DccClaims, kid: &str) {
         );
         println!("  uvci: {uvci}");
     }
+}
+
+/// Prints the value-set check; whether it found no problem.
+fn value_sets_ok(c: &DccClaims) -> bool {
+    let problems = ValueSets::official().problems(&c.hcert_json);
+    for p in &problems {
+        println!("value sets: problem: {p}");
+    }
+    if problems.is_empty() {
+        println!("value sets: ok (EU DCC value sets 2.12.0)");
+    }
+    problems.is_empty()
 }
 
 /// The HC1 string from an argument: the string itself or a file holding it.

@@ -1,8 +1,9 @@
 //! The EU Digital COVID Certificate: hcert payload, CWT, COSE_Sign1 (ES256).
 //!
 //! References: "Electronic Health Certificate Container Format" (hcert) v1.x
-//! and the DCC JSON schema v1.3.0 of the eHealth Network; RFC 8392 (CWT);
-//! RFC 9052 (COSE_Sign1, `Sig_structure`).
+//! and the DCC JSON schema v1.3.x of the eHealth Network; RFC 8392 (CWT);
+//! RFC 9052 (COSE_Sign1, built with `coset`). Every coded field goes
+//! through [`super::valuesets`] first.
 //!
 //! # `kid`
 //!
@@ -16,6 +17,7 @@
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ciborium::value::Value;
+use coset::TaggedCborSerializable;
 use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 use p256::elliptic_curve::Generate;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
@@ -23,15 +25,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 
+use super::valuesets::ValueSets;
 use super::{base45, translit, Holder, PassportError, VaccinationRecord};
 
 /// The hcert schema version we emit.
 pub const SCHEMA_VERSION: &str = "1.3.0";
-/// COSE algorithm id of ES256 (ECDSA P-256 with SHA-256).
-pub const COSE_ALG_ES256: i64 = -7;
-/// COSE header labels.
-pub const HEADER_ALG: i64 = 1;
-pub const HEADER_KID: i64 = 4;
 /// CWT claim keys.
 pub const CLAIM_ISS: i64 = 1;
 pub const CLAIM_EXP: i64 = 4;
@@ -39,8 +37,6 @@ pub const CLAIM_IAT: i64 = 6;
 pub const CLAIM_HCERT: i64 = -260;
 /// Key of the EU DCC v1 inside the `hcert` claim.
 pub const HCERT_EU_DCC_V1: i64 = 1;
-/// CBOR tag of COSE_Sign1.
-pub const COSE_SIGN1_TAG: u64 = 18;
 /// The context prefix of the QR text.
 pub const HC1_PREFIX: &str = "HC1:";
 
@@ -192,9 +188,10 @@ pub struct Claims<'a> {
 }
 
 impl Claims<'_> {
-    fn hcert(&self) -> HcertPayload {
-        let r = self.record;
-        HcertPayload {
+    fn hcert(&self) -> Result<HcertPayload, PassportError> {
+        // Whoever builds the claims, only value-set codes get signed.
+        let r = &ValueSets::official().code_vaccination(self.record)?;
+        Ok(HcertPayload {
             ver: SCHEMA_VERSION.into(),
             nam: HcertName {
                 family: self.holder.family_name.clone(),
@@ -215,12 +212,12 @@ impl Claims<'_> {
                 is: r.issuer.clone(),
                 ci: self.uvci.into(),
             }],
-        }
+        })
     }
 
     /// The CWT claims set, CBOR-encoded.
     pub fn to_cwt(&self) -> Result<Vec<u8>, PassportError> {
-        let hcert = Value::serialized(&self.hcert()).map_err(cbor_err)?;
+        let hcert = Value::serialized(&self.hcert()?).map_err(cbor_err)?;
         let cwt = Value::Map(vec![
             (int(CLAIM_ISS), Value::Text(self.issuer_country.into())),
             (int(CLAIM_EXP), int(self.expires_at)),
@@ -248,19 +245,6 @@ fn to_cbor(v: &Value) -> Result<Vec<u8>, PassportError> {
     Ok(out)
 }
 
-/// RFC 9052 §4.4: the bytes ES256 signs for a COSE_Sign1 without external AAD.
-pub fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
-    let v = Value::Array(vec![
-        Value::Text("Signature1".into()),
-        Value::Bytes(protected.to_vec()),
-        Value::Bytes(Vec::new()),
-        Value::Bytes(payload.to_vec()),
-    ]);
-    let mut out = Vec::with_capacity(payload.len() + 64);
-    ciborium::into_writer(&v, &mut out).expect("writing CBOR to a Vec cannot fail");
-    out
-}
-
 /// Signs the claims and returns the `HC1:` string.
 pub fn sign_hc1(claims: &Claims<'_>, signer: &DccSigner) -> Result<String, PassportError> {
     let payload = claims.to_cwt()?;
@@ -268,22 +252,20 @@ pub fn sign_hc1(claims: &Claims<'_>, signer: &DccSigner) -> Result<String, Passp
     Ok(encode_hc1(&cose))
 }
 
-/// COSE_Sign1 (tag 18) over `payload`, protected header `{1: -7, 4: kid}`.
+/// COSE_Sign1 (tag 18) over `payload`, protected header `{1: -7, 4: kid}`,
+/// no external AAD (RFC 9052 §4.4).
 pub fn sign1(payload: &[u8], signer: &DccSigner) -> Result<Vec<u8>, PassportError> {
-    let protected = to_cbor(&Value::Map(vec![
-        (int(HEADER_ALG), int(COSE_ALG_ES256)),
-        (int(HEADER_KID), Value::Bytes(signer.kid().to_vec())),
-    ]))?;
-    let signature = signer.sign(&sig_structure(&protected, payload));
-    to_cbor(&Value::Tag(
-        COSE_SIGN1_TAG,
-        Box::new(Value::Array(vec![
-            Value::Bytes(protected),
-            Value::Map(Vec::new()),
-            Value::Bytes(payload.to_vec()),
-            Value::Bytes(signature.to_vec()),
-        ])),
-    ))
+    let protected = coset::HeaderBuilder::new()
+        .algorithm(coset::iana::Algorithm::ES256)
+        .key_id(signer.kid().to_vec())
+        .build();
+    coset::CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload.to_vec())
+        .create_signature(b"", |tbs| signer.sign(tbs).to_vec())
+        .build()
+        .to_tagged_vec()
+        .map_err(cbor_err)
 }
 
 /// zlib → Base45 → `HC1:`.

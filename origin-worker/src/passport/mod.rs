@@ -17,11 +17,22 @@
 //!   [`verify::UntrustedDcc`]; only [`verify::UntrustedDcc::verify`] against a
 //!   [`verify::KeyRing`] yields the [`verify::VerifiedDcc`] whose claims are
 //!   meant to be trusted.
+//! - [`valuesets`]: the EU value sets (release 2.12.0) compiled in; every
+//!   coded field the origin signs comes from their active entries, and
+//!   `verify` reports the codes of any certificate that do not.
 //! - [`base45`]: RFC 9285, the QR-friendly text encoding after `HC1:`.
 //! - [`translit`]: ICAO 9303 transliteration of names for `fnt`/`gnt`.
 //! - [`qr`]: the QR module matrix (drawn as vector rectangles, no image).
 //! - [`pdf`]: the page layout, the embedded DejaVu Sans font, metadata.
 //! - [`cli`]: `origin-worker verify …` and `origin-worker gen-dcc-key`.
+//!
+//! # Codes
+//!
+//! The registry's records are recoded through [`valuesets`] before they are
+//! signed or printed: `ma` and `vp` follow the vaccine encoding instructions
+//! for the record's `mp` (a retired `vp` such as `J07BX03` is replaced), and
+//! a product, disease or country without an active entry is refused
+//! ([`PassportError::Uncodable`]).
 //!
 //! # One certificate, all records
 //!
@@ -37,6 +48,7 @@ pub mod dcc;
 pub mod pdf;
 pub mod qr;
 pub mod translit;
+pub mod valuesets;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
@@ -107,6 +119,8 @@ pub enum PassportError {
     NoRecords,
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    #[error("record not codable with the EU value sets: {0}")]
+    Uncodable(#[from] valuesets::CodingError),
     #[error("CBOR encoding failed: {0}")]
     Cbor(String),
     #[error("QR encoding failed: {0}")]
@@ -128,6 +142,12 @@ pub fn render_passport(
     issued_at_unix: i64,
     valid_for_days: u32,
 ) -> Result<Rendered, PassportError> {
+    let sets = valuesets::ValueSets::official();
+    let records = records
+        .iter()
+        .map(|r| sets.code_vaccination(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records = &records[..];
     let certified = dcc::certified_record(records).ok_or(PassportError::NoRecords)?;
     let uvci = dcc::new_uvci(issuer_country)?;
     let expires_at_unix = issued_at_unix + i64::from(valid_for_days) * 86_400;

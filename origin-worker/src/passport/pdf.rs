@@ -243,30 +243,10 @@ fn qr_operators(qr: &QrMatrix, at: QrPlacement) -> Vec<u8> {
     ops
 }
 
-/// Human names of the EU DCC value-set codes we expect; unknown codes are
-/// printed as they are.
-fn code_name(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "840539006" => "COVID-19",
-        "1119349007" => "SARS-CoV-2 mRNA vaccine",
-        "1119305005" => "SARS-CoV-2 antigen vaccine",
-        "J07BX03" => "COVID-19 vaccine",
-        "EU/1/20/1528" => "Comirnaty",
-        "EU/1/20/1507" => "Spikevax",
-        "EU/1/21/1529" => "Vaxzevria",
-        "EU/1/20/1525" => "COVID-19 Vaccine Janssen",
-        "EU/1/21/1618" => "Nuvaxovid",
-        "ORG-100030215" => "BioNTech Manufacturing GmbH",
-        "ORG-100031184" => "Moderna Biotech Spain S.L.",
-        "ORG-100001699" => "AstraZeneca AB",
-        "ORG-100001417" => "Janssen-Cilag International",
-        "ORG-100032020" => "Novavax CZ a.s.",
-        _ => return None,
-    })
-}
-
+/// A coded field as a reader sees it: the EU value sets' display name, then
+/// the code. Every code we sign comes from those sets (see `valuesets`).
 fn named(code: &str) -> String {
-    match code_name(code) {
+    match super::valuesets::ValueSets::official().display(code) {
         Some(name) => format!("{name} ({code})"),
         None => code.to_owned(),
     }

@@ -1,4 +1,5 @@
-//! Reading an `HC1:` string back: parse, then verify, then read.
+//! Reading an `HC1:` string back: parse, then verify, then read. The
+//! COSE_Sign1 is parsed by `coset`; the CWT claims by `ciborium`.
 //!
 //! [`parse_hc1`] only undoes the transport encodings (prefix, Base45, zlib,
 //! COSE framing) and yields an [`UntrustedDcc`]. Its claims are reachable
@@ -12,6 +13,8 @@ use std::io::Read;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use ciborium::value::Value;
+use coset::iana::{self, EnumI64};
+use coset::{AsCborValue, CoseSign1, RegisteredLabelWithPrivate, TaggedCborSerializable};
 use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 
@@ -92,9 +95,9 @@ impl KeyRing {
 /// A structurally valid COSE_Sign1 whose signature has not been checked.
 #[derive(Debug, Clone)]
 pub struct UntrustedDcc {
-    protected: Vec<u8>,
-    payload: Vec<u8>,
-    signature: Vec<u8>,
+    /// Parsed by `coset`; the protected header keeps its original bytes,
+    /// which is what the signature covers.
+    sign1: CoseSign1,
     alg: Option<i64>,
     kid: Option<Vec<u8>>,
 }
@@ -111,6 +114,9 @@ pub struct DccClaims {
     pub holder: Holder,
     /// The hcert structure as signed (names, transliterations, UVCIs).
     pub hcert: HcertPayload,
+    /// The same claim as JSON, with test (`t`) and recovery (`r`) entries
+    /// too (for the value-set check of foreign certificates).
+    pub hcert_json: serde_json::Value,
 }
 
 impl DccClaims {
@@ -141,6 +147,11 @@ impl DccClaims {
     pub fn is_expired(&self, now_unix: i64) -> bool {
         now_unix >= self.expires_at
     }
+
+    /// Issued at or before `now_unix` and not expired.
+    pub fn is_valid_at(&self, now_unix: i64) -> bool {
+        self.issued_at <= now_unix && !self.is_expired(now_unix)
+    }
 }
 
 /// A certificate whose ES256 signature verified against a [`KeyRing`].
@@ -167,73 +178,54 @@ pub fn parse_hc1(text: &str) -> Result<UntrustedDcc, VerifyError> {
         .strip_prefix(dcc::HC1_PREFIX)
         .ok_or(VerifyError::MissingPrefix)?;
     let compressed = base45::decode(b45)?;
-    // zlib streams start with 0x78 (deflate, 32 KiB window); the spec
-    // allows verifiers to accept uncompressed COSE too.
-    let cose = if compressed.first() == Some(&0x78) {
-        let mut out = Vec::new();
-        flate2::read::ZlibDecoder::new(&compressed[..])
-            .take(MAX_COSE_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|_| VerifyError::Decompress)?;
-        if out.len() as u64 > MAX_COSE_BYTES {
-            return Err(VerifyError::Decompress);
-        }
-        out
-    } else {
-        compressed
-    };
+    // hcert: the COSE message MUST be zlib-compressed; the EU test vector
+    // `common_Z2` (an uncompressed one) is expected to fail.
+    let mut cose = Vec::new();
+    flate2::read::ZlibDecoder::new(&compressed[..])
+        .take(MAX_COSE_BYTES + 1)
+        .read_to_end(&mut cose)
+        .map_err(|_| VerifyError::Decompress)?;
+    if cose.len() as u64 > MAX_COSE_BYTES {
+        return Err(VerifyError::Decompress);
+    }
     parse_cose_sign1(&cose)
 }
 
 fn parse_cose_sign1(bytes: &[u8]) -> Result<UntrustedDcc, VerifyError> {
     let value: Value =
         ciborium::from_reader(bytes).map_err(|_| VerifyError::NotCoseSign1("bad CBOR"))?;
+    // Issuers may wrap the COSE_Sign1 tag (18) in the CWT tag (61), or send
+    // it untagged (EU test vector `common_CO28`).
     let value = match value {
-        Value::Tag(dcc::COSE_SIGN1_TAG, inner) => *inner,
+        Value::Tag(t, inner) if t == iana::CborTag::Cwt as u64 => *inner,
+        v => v,
+    };
+    let value = match value {
+        Value::Tag(t, inner) if t == CoseSign1::TAG => *inner,
         Value::Tag(..) => return Err(VerifyError::NotCoseSign1("unexpected CBOR tag")),
         v => v,
     };
-    let Value::Array(items) = value else {
-        return Err(VerifyError::NotCoseSign1("not an array"));
-    };
-    let [protected, unprotected, payload, signature]: [Value; 4] = items
-        .try_into()
-        .map_err(|_| VerifyError::NotCoseSign1("not four elements"))?;
-    let (
-        Value::Bytes(protected),
-        Value::Map(unprotected),
-        Value::Bytes(payload),
-        Value::Bytes(signature),
-    ) = (protected, unprotected, payload, signature)
-    else {
-        return Err(VerifyError::NotCoseSign1("wrong element types"));
-    };
-    let protected_map = if protected.is_empty() {
-        Vec::new()
-    } else {
-        match ciborium::from_reader::<Value, _>(&protected[..]) {
-            Ok(Value::Map(m)) => m,
-            _ => return Err(VerifyError::NotCoseSign1("protected header is not a map")),
+    let sign1 = CoseSign1::from_cbor_value(value)
+        .map_err(|_| VerifyError::NotCoseSign1("not a COSE_Sign1 structure"))?;
+    if sign1.payload.is_none() {
+        return Err(VerifyError::NotCoseSign1("detached payload"));
+    }
+    // The protected header wins; `alg` and `kid` may sit in the unprotected
+    // one (EU test vectors `common_CO19`..`CO23`).
+    let (protected, unprotected) = (&sign1.protected.header, &sign1.unprotected);
+    let alg = match protected.alg.as_ref().or(unprotected.alg.as_ref()) {
+        None => None,
+        Some(RegisteredLabelWithPrivate::Assigned(a)) => Some(a.to_i64()),
+        Some(RegisteredLabelWithPrivate::PrivateUse(i)) => Some(*i),
+        Some(RegisteredLabelWithPrivate::Text(_)) => {
+            return Err(VerifyError::NotCoseSign1("text algorithm label"))
         }
     };
-    // The protected header wins; `kid` may sit in the unprotected one.
-    let header = |label: i64| {
-        lookup(&protected_map, label)
-            .or_else(|| lookup(&unprotected, label))
-            .cloned()
-    };
-    let alg = header(dcc::HEADER_ALG).and_then(|v| as_i64(&v));
-    let kid = match header(dcc::HEADER_KID) {
-        Some(Value::Bytes(k)) => Some(k),
-        _ => None,
-    };
-    Ok(UntrustedDcc {
-        protected,
-        payload,
-        signature,
-        alg,
-        kid,
-    })
+    let kid = [&protected.key_id, &unprotected.key_id]
+        .into_iter()
+        .find(|k| !k.is_empty())
+        .cloned();
+    Ok(UntrustedDcc { sign1, alg, kid })
 }
 
 fn lookup(map: &[(Value, Value)], label: i64) -> Option<&Value> {
@@ -258,7 +250,7 @@ impl UntrustedDcc {
     /// Checks the ES256 signature, then decodes the claims.
     pub fn verify(&self, keys: &KeyRing) -> Result<VerifiedDcc, VerifyError> {
         match self.alg {
-            Some(dcc::COSE_ALG_ES256) => {}
+            Some(alg) if alg == iana::Algorithm::ES256.to_i64() => {}
             Some(other) => return Err(VerifyError::UnsupportedAlgorithm(other)),
             None => return Err(VerifyError::NotCoseSign1("no alg header")),
         }
@@ -267,23 +259,28 @@ impl UntrustedDcc {
             .keys
             .get(kid)
             .ok_or_else(|| VerifyError::UnknownKid(B64.encode(kid)))?;
-        let signature =
-            Signature::from_slice(&self.signature).map_err(|_| VerifyError::BadSignature)?;
-        key.verify(
-            &dcc::sig_structure(&self.protected, &self.payload),
-            &signature,
-        )
-        .map_err(|_| VerifyError::BadSignature)?;
+        self.sign1
+            .verify_signature(b"", |signature, tbs| {
+                Signature::from_slice(signature).and_then(|s| key.verify(tbs, &s))
+            })
+            .map_err(|_| VerifyError::BadSignature)?;
         Ok(VerifiedDcc {
             kid: kid.clone(),
-            claims: decode_claims(&self.payload)?,
+            claims: decode_claims(self.payload())?,
         })
     }
 
     /// The claims WITHOUT any signature check: for showing what an invalid
     /// certificate claims, never for trusting it.
     pub fn claims_unverified(&self) -> Result<DccClaims, VerifyError> {
-        decode_claims(&self.payload)
+        decode_claims(self.payload())
+    }
+
+    fn payload(&self) -> &[u8] {
+        self.sign1
+            .payload
+            .as_deref()
+            .expect("parse_cose_sign1 refuses detached payloads")
     }
 }
 
@@ -312,6 +309,9 @@ fn decode_claims(payload: &[u8]) -> Result<DccClaims, VerifyError> {
     let hcert: HcertPayload = dcc_value
         .deserialized()
         .map_err(|e| VerifyError::InvalidClaims(format!("hcert structure: {e}")))?;
+    let hcert_json = untagged(dcc_value.clone())
+        .deserialized()
+        .map_err(|e| VerifyError::InvalidClaims(format!("hcert as JSON: {e}")))?;
     Ok(DccClaims {
         issuer_country,
         issued_at,
@@ -322,5 +322,21 @@ fn decode_claims(payload: &[u8]) -> Result<DccClaims, VerifyError> {
             date_of_birth: hcert.dob.clone(),
         },
         hcert,
+        hcert_json,
     })
+}
+
+/// `v` without CBOR tags: some issuers tag date-times (tag 0, EU test
+/// vector `SE_2`), which have no JSON form; the tagged value is kept.
+fn untagged(v: Value) -> Value {
+    match v {
+        Value::Tag(_, inner) => untagged(*inner),
+        Value::Array(a) => Value::Array(a.into_iter().map(untagged).collect()),
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| (untagged(k), untagged(v)))
+                .collect(),
+        ),
+        v => v,
+    }
 }
