@@ -748,6 +748,10 @@ mod tests {
 ///
 /// The schema is documented in `core/tests/ticket_vectors.rs`, which also
 /// regenerates the file.
+///
+/// Test support only (`test-vectors` feature, which the edge's
+/// `test-routes` build turns on): a deployed Worker carries none of it.
+#[cfg(any(test, feature = "test-vectors"))]
 pub mod vectors {
     use serde::{Deserialize, Serialize};
 

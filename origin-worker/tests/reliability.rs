@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// The value of the unlabelled Prometheus sample `name` in a `/metrics`
+/// text; `None` when no line has exactly that name (a renamed metric
+/// fails the test instead of passing for zero).
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok())?
+    })
+}
+
 #[tokio::test]
 async fn three_workers_at_the_registry_limit_never_provoke_429() {
     const LIMIT: f64 = 20.0;
@@ -103,7 +113,9 @@ async fn a_worker_killed_mid_job_still_yields_each_passport_once() {
             .text()
             .await
             .unwrap();
-        if !m.contains("waitroom_origin_jobs_in_flight 0") {
+        let in_flight =
+            metric(&m, "waitroom_origin_jobs_in_flight").unwrap_or_else(|| panic!("{m}"));
+        if in_flight >= 1.0 {
             break;
         }
         assert!(Instant::now() < end, "the victim never took a job");
@@ -184,17 +196,47 @@ async fn sigterm_hands_back_a_waiting_job_to_another_process() {
     let secrets = Secrets::new();
     let _redis = spawn_redis(block);
     let sim_port = block + 1;
-    let env = [("JOB_CLAIM_TIMEOUT_MS", "1000")];
+    // A grace far longer than the wait for the exit below: a process that
+    // sat out its grace with the job (instead of handing it back) fails.
+    let env = [
+        ("JOB_CLAIM_TIMEOUT_MS", "1000"),
+        ("SHUTDOWN_GRACE_SECONDS", "60"),
+    ];
     let mut first = spawn_origin(block + 2, block, sim_port, &secrets, &env, &logs);
     let edge = Edge::new(block + 2, &secrets.edge_key);
     // No registry yet: the job waits inside the first process.
     let ticket = secrets.admission("term-1");
     let (id, cookie) = edge.submit(&citizen(4000), &ticket).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let in_flight = || async {
+        let m = edge
+            .http
+            .get(format!("{}/metrics", edge.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric(&m, "waitroom_origin_jobs_in_flight").unwrap_or_else(|| panic!("{m}"))
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while in_flight().await < 1.0 {
+        assert!(Instant::now() < end, "the first process never took the job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let status = first
         .terminate(Duration::from_secs(10))
-        .expect("exits on SIGTERM");
+        .expect("exits on SIGTERM at once, well within its grace");
     assert!(status.success(), "{status:?}");
+    // The hand-back itself, not the claim timeout that would reclaim a job
+    // from a process that died holding it: the first process said it gave
+    // this job back (worker.rs, Outcome::HandBack).
+    let log = std::fs::read_to_string(logs.join(format!("origin-{}.log", block + 2))).unwrap();
+    let handed_back = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|e| e["fields"]["message"] == "job handed back" && e["fields"]["job"] == id);
+    assert!(handed_back, "no hand-back of job {id} in the log:\n{log}");
 
     let _second = spawn_origin(block + 3, block, sim_port, &secrets, &env, &logs);
     let _sim = spawn_sim(sim_port, &[], &logs);

@@ -60,6 +60,21 @@ export async function admin(method, route, body) {
 }
 export const setConfig = (patch) => admin('PUT', '/admin/config', patch);
 
+/* Waits until a setting changed before the call is in every shard's latest
+   grant: two more Coordinator ticks (the tick under way may have read the
+   old one), seen as the tick id of /admin/stats. Only while the room keeps
+   ticking (someone waiting or admitted). */
+export async function settle(timeout = 20000) {
+  const since = (await admin('GET', '/admin/stats')).tick_id;
+  const end = Date.now() + timeout;
+  for (;;) {
+    const { tick_id: now } = await admin('GET', '/admin/stats');
+    if (now >= since + 2) return now;
+    if (Date.now() > end) throw new Error(`no two ticks after tick ${since} within ${timeout} ms (at ${now})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export async function sampleCitizen() {
   const { REGISTRY_URL } = env();
   const res = await fetch(`${REGISTRY_URL}/citizens/sample?n=1`, { headers: { Accept: 'application/json' } });

@@ -1,16 +1,13 @@
-// Browser test runner: node tests/browser/run.mjs [--static] [names…]
-//   BASE_URL, ADMIN_TOKEN, REGISTRY_URL: the stack under test.
-//   --static: start tests/browser/static-server.mjs on 127.0.0.1:20999 and
-//   test against it (development before the real stack exists).
+// Browser test runner: node tests/browser/run.mjs [names…]
+//   BASE_URL, ADMIN_TOKEN, REGISTRY_URL: the stack under test (the real one:
+//   cargo xtask dev, or the stack tests/tests/browser.rs starts).
 // Prints `ok - <name>` / `not ok - <name>` and exits non-zero on failure.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { launch } from './lib.mjs';
 import * as s from './scenarios.mjs';
 
-const args = process.argv.slice(2);
-const useStatic = args.includes('--static');
-const only = args.filter((a) => !a.startsWith('--'));
+const only = process.argv.slice(2);
 
 const weights = () => execFileSync(process.execPath, [fileURLToPath(new URL('./weights.mjs', import.meta.url))], { encoding: 'utf8' })
   .trim().split('\n').slice(1).map((l) => l.replace(/\s+/g, ' ').split(' ').slice(0, 1).concat(l.trim().split(/\s+/)[4]).join(' ')).join(', ');
@@ -21,24 +18,12 @@ const SCENARIOS = [
   ['citizen queues, is admitted, gets the PDF; another browser cannot', s.citizenGetsPassport],
   ['axe: no serious or critical violations on any page', s.accessibility],
   ['screenshots at 320px and 1280px, no sideways scrolling', s.screenshots],
-  ['waiting page survives network errors (dev server only)', s.survivesNetworkErrors, 'static'],
+  ['waiting page survives network errors', s.survivesNetworkErrors],
 ];
-
-let server;
-if (useStatic) {
-  process.env.WAITROOM_STATIC = '1';
-  process.env.ADMIN_TOKEN ||= 'dev-admin-token';
-  const port = Number(process.env.PORT || 20999);
-  process.env.BASE_URL = `http://127.0.0.1:${port}`;
-  process.env.REGISTRY_URL = process.env.BASE_URL;
-  const { start } = await import('./static-server.mjs');
-  server = await start(port);
-}
 
 const browser = await launch();
 let failed = 0, passed = 0;
-for (const [name, fn, needs] of SCENARIOS) {
-  if (needs === 'static' && !useStatic) continue;
+for (const [name, fn] of SCENARIOS) {
   if (only.length && !only.some((o) => name.includes(o))) continue;
   const started = Date.now();
   try {
@@ -52,6 +37,7 @@ for (const [name, fn, needs] of SCENARIOS) {
   }
 }
 await browser.close();
-if (server) server.close();
 console.log(`${passed} passed, ${failed} failed`);
+// A filter that matches nothing ran nothing: that is no pass.
+if (passed + failed === 0) { console.log(`not ok - no scenario matches ${only.join(' ')}`); process.exit(1); }
 process.exit(failed ? 1 : 0);

@@ -1,9 +1,9 @@
 // The browser scenarios, written against the HTTP contract in
-// shared/API.md. They run unchanged against the real stack (cargo xtask)
-// and against tests/browser/static-server.mjs.
+// shared/API.md, run against the real stack (cargo xtask dev, or the one
+// tests/tests/browser.rs starts): the edge's own pages, partials and CSP.
 import { readFileSync } from 'node:fs';
 import {
-  env, newContext, openPage, setConfig, sampleCitizen, positionOf, waitForPosition, waitForForm,
+  env, newContext, openPage, setConfig, settle, sampleCitizen, positionOf, waitForPosition, waitForForm,
   shotPath, assert, noProblems, AXE_PATH,
 } from './lib.mjs';
 
@@ -109,10 +109,11 @@ export async function queuePositions(browser, n = 3) {
 }
 
 /* Every page a citizen can see, in a given context: calls visit(name, page)
-   on each. Pages that need admission are reached the real way. */
+   on each. Pages that need admission are reached the real way; a rejected
+   passport is a citizen registry-sim does not know; the closed page is the
+   room in mode `reject`. */
 async function everyPage(browser, ctxOpts, visit) {
   const { BASE_URL } = env();
-  const dev = process.env.WAITROOM_STATIC === '1';
   await setConfig({ paused: true });
   const waitCtx = await newContext(browser, ctxOpts);
   const ctx = await newContext(browser, ctxOpts);
@@ -135,17 +136,25 @@ async function everyPage(browser, ctxOpts, visit) {
     await visit('result-progress', page);
     await page.waitForSelector('#ready:not([hidden])', { timeout: 120000 });
     await visit('result-ready', page);
-    if (dev) {
-      const closed = await openPage(ctx, BASE_URL + '/closed');
+    const rejectedCtx = await newContext(browser, ctxOpts);
+    try {
+      // A national id registry-sim has for nobody: no matching record.
+      const { page: rej } = await throughToResult(rejectedCtx, { ...citizen, national_id: 'ZZ999999' });
+      await rej.waitForSelector('#rejected:not([hidden])', { timeout: 120000 });
+      await visit('result-rejected', rej);
+    } finally { await rejectedCtx.close(); }
+    // Closed: a newcomer while the room rejects arrivals.
+    await setConfig({ mode: 'reject' });
+    await settle();
+    const closedCtx = await newContext(browser, ctxOpts);
+    try {
+      const closed = await closedCtx.newPage();
+      const res = await closed.goto(BASE_URL + '/', { waitUntil: 'load' });
+      assert(res.status() === 503, `closed room: HTTP ${res.status()} (want 503)`);
       await visit('closed', closed);
-      const rejectedCtx = await newContext(browser, ctxOpts);
-      try {
-        const { page: rej } = await throughToResult(rejectedCtx, { ...citizen, family_name: 'Reject' });
-        await rej.waitForSelector('#rejected:not([hidden])', { timeout: 30000 });
-        await visit('result-rejected', rej);
-      } finally { await rejectedCtx.close(); }
-    }
+    } finally { await closedCtx.close(); }
   } finally {
+    await setConfig({ mode: 'fifo' }).then(() => settle()).catch(() => {});
     await setConfig({ paused: false }).catch(() => {});
     await waitCtx.close();
     await ctx.close();
@@ -191,8 +200,9 @@ export async function screenshots(browser) {
   return `${shots.length} screenshots in artifacts/screenshots/`;
 }
 
-/* Dev server only: /queue/status fails twice, the page says so calmly,
-   keeps its place and recovers. */
+/* The network fails for two heartbeats (Playwright aborts them before they
+   leave the browser; the edge is real): the page says so calmly, keeps its
+   place and recovers on the next one. */
 export async function survivesNetworkErrors(browser) {
   const { BASE_URL } = env();
   await setConfig({ paused: true });
@@ -200,11 +210,21 @@ export async function survivesNetworkErrors(browser) {
   try {
     const page = await openPage(ctx, BASE_URL + '/');
     const pos = await positionOf(page);
-    await fetch(`${BASE_URL}/__dev/fail-status?n=2&code=503`, { method: 'POST' });
-    await page.waitForSelector('#conn:not([hidden])', { timeout: 20000 });
+    assert(pos >= 1, 'the waiting page shows no position');
+    let failing = 2, aborted = 0, passed = 0;
+    await page.route('**/queue/status*', (route) => {
+      if (failing > 0) { failing--; aborted++; return route.abort('internetdisconnected'); }
+      passed++;
+      return route.continue();
+    });
+    // The first heartbeat comes after the edge's poll interval (at most a
+    // third of abandon_after: 20 s by default).
+    await page.waitForSelector('#conn:not([hidden])', { timeout: 60000 });
     const note = await page.locator('#conn').textContent();
     await page.screenshot({ path: shotPath('waiting-connection-lost-320'), fullPage: true });
-    await page.waitForSelector('#conn', { state: 'hidden', timeout: 30000 });
+    await page.waitForSelector('#conn', { state: 'hidden', timeout: 60000 });
+    assert(aborted === 2 && passed >= 1, `heartbeats: ${aborted} aborted, ${passed} through`);
+    assert(await page.locator('#waiting').isVisible(), 'the waiting view is gone after network errors');
     assert((await positionOf(page)) === pos, 'the place changed after network errors');
     noProblems(ctx);
     return `note shown ("${note.slice(0, 40)}…"), place ${pos} kept`;

@@ -1,7 +1,8 @@
 //! Harness for the end-to-end tests: the real stack (redis-server,
-//! registry-sim, origin-worker, workerd via `wrangler dev`) started by
-//! `xtask::stack` on a port block of the test's own, and citizens that keep
-//! their cookies like a browser does.
+//! registry-sim, origin-worker, workerd via `wrangler dev` running the
+//! edge's test build, see [`setup`]) started by `xtask::stack` on a port
+//! block of the test's own, and citizens that keep their cookies like a
+//! browser does.
 //!
 //! Cookies are handled by hand on purpose: the ticket cookie is `Secure` and
 //! the local stack is plain http, so a browser-grade cookie store would
@@ -17,6 +18,7 @@ use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use xtask::secrets::Secrets;
 use xtask::stack::{Ports, Stack, StackOptions};
+use xtask::tools::EdgeBuild;
 
 pub use serde_json::json;
 
@@ -26,36 +28,24 @@ pub mod launch;
 static BUILD: Once = Once::new();
 
 /// Builds origin-worker and registry-sim (a no-op when fresh) and checks
-/// the edge was built (`cargo xtask test` builds it before the tests).
-pub fn ensure_built() {
+/// that the edge build `edge` exists (`cargo xtask test` builds both).
+pub fn ensure_built(edge: EdgeBuild) {
     BUILD.call_once(|| {
-        let status = Command::new("cargo")
-            .args(["build", "--quiet", "-p", "origin-worker", "--bins"])
-            .current_dir(xtask::workspace_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building origin-worker failed");
-        // The same command as origin-worker's test harness, so one fresh
-        // binary serves both and neither relinks it under the other.
-        let status = Command::new("cargo")
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "registry-sim",
-                "--bin",
-                "registry-sim",
-            ])
-            .current_dir(xtask::workspace_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building registry-sim failed");
-        let edge = xtask::workspace_root().join("edge/build/index.js");
-        assert!(
-            edge.exists(),
-            "the edge is not built: run `cargo xtask build-edge` (cargo xtask test does it for you)"
-        );
+        // The very build `cargo nextest run --workspace` made: any narrower
+        // one would give waitroom-core other features (the test-vectors the
+        // dev-dependencies turn on) and relink target/debug/origin-worker
+        // under the feet of tests running in parallel.
+        xtask::tools::build_origin(false).expect("building origin-worker");
     });
+    let flag = match edge {
+        EdgeBuild::Test => " --test-routes",
+        EdgeBuild::Deploy => "",
+    };
+    assert!(
+        edge.script().exists(),
+        "{} is missing: run `cargo xtask build-edge{flag}` (cargo xtask test does it for you)",
+        edge.script().display()
+    );
 }
 
 /// A running stack for one test.
@@ -104,7 +94,7 @@ impl Setup {
 /// Prepares a stack on port block `block` (unique per test), named `name`
 /// for its state folder. Admissions start paused, so tests control them.
 pub fn setup(name: &str, block: u16) -> Setup {
-    ensure_built();
+    ensure_built(EdgeBuild::Test);
     let state_dir: PathBuf = xtask::target_dir().join("e2e").join(name);
     let _ = std::fs::remove_dir_all(&state_dir);
     std::fs::create_dir_all(&state_dir).expect("state dir");
@@ -112,10 +102,12 @@ pub fn setup(name: &str, block: u16) -> Setup {
         Secrets::generate(&xtask::target_dir().join("debug/origin-worker")).expect("secrets");
     let mut opts = StackOptions::new(Ports::block(block), secrets, state_dir);
     opts.redis_aof = false;
+    // The build with `/__test/*` (never deployed); every other route is the
+    // same code as the deploy build's.
+    opts.edge_build = EdgeBuild::Test;
     opts.edge_vars = vec![
         ("SHARDS".into(), "4".into()),
         ("PAUSED".into(), "true".into()),
-        ("WAITROOM_TEST_ROUTES".into(), "1".into()),
     ];
     Setup { opts }
 }
@@ -146,6 +138,35 @@ impl TestStack {
             .send()
             .expect("admin config");
         into_json(resp)
+    }
+
+    /// The id of the last completed Coordinator tick (`/admin/stats`).
+    pub fn tick_id(&self) -> u64 {
+        let stats = self.stats();
+        stats["tick_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no tick_id in /admin/stats: {stats}"))
+    }
+
+    /// Waits until the Coordinator has completed `n` ticks after tick
+    /// `since`, and returns the last tick id.
+    pub fn ticks_after(&self, since: u64, n: u64) -> u64 {
+        let within = TICK_TIMEOUT * u32::try_from(n).unwrap_or(u32::MAX / 8) + TICK_TIMEOUT;
+        eventually(&format!("tick {}", since + n), within, || {
+            let t = self.tick_id();
+            (t >= since + n).then_some(t)
+        })
+    }
+
+    /// Waits until everything done before this call is in every shard's
+    /// latest grant: two more ticks, because the tick under way may have
+    /// read the configuration and the summaries before the change; the
+    /// next one starts after this call. Only for a room that keeps ticking
+    /// (someone waiting or admitted): an idle Coordinator ticks once when
+    /// woken and then stops (see [`TestStack::ticks_after`] for that case).
+    pub fn settle(&self) -> u64 {
+        let now = self.tick_id();
+        self.ticks_after(now, 2)
     }
 
     pub fn stats(&self) -> Value {
@@ -195,6 +216,12 @@ impl TestStack {
     }
 }
 
+/// Whether this is a CI run (`CI=true`): a missing tool must then fail a
+/// test, never skip it.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// Wall-clock milliseconds since the epoch (to sign tickets in tests).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -219,9 +246,30 @@ pub fn positions(citizens: &mut [Citizen<'_>]) -> Vec<u64> {
         .collect()
 }
 
-/// A little more than one Coordinator tick (about a second): what a
-/// setting or an admission needs to reach every shard.
-pub const TICK: Duration = Duration::from_millis(1_100);
+/// Generous time for one Coordinator tick (nominally a second) on a
+/// loaded machine.
+const TICK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The value of the Prometheus sample `name` (no labels) in a `/metrics`
+/// text: `None` when no line has exactly that name, so a renamed metric
+/// fails the caller rather than passing for zero.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// The text inside the element with `id="<id>"` (up to its first child
+/// tag or its end): what a citizen reads there.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let rest = &html[at..];
+    let open_end = rest.find('>')? + 1;
+    let text = &rest[open_end..];
+    let close = text.find('<')?;
+    Some(text[..close].trim().to_string())
+}
 
 /// Waits until `f` returns `Some`, polling every 200 ms, or panics naming `what`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -322,6 +370,19 @@ impl Citizen<'_> {
         into_json(self.send(req))
     }
 
+    /// [`Citizen::join`] from client address `addr` (`CF-Connecting-IP`,
+    /// which the edge's join limit counts by).
+    pub fn join_from(&mut self, addr: &str) -> (u16, Value) {
+        let url = self.stack.url("/queue/join");
+        let req = self
+            .stack
+            .http
+            .post(url)
+            .header("Accept", "application/json")
+            .header("CF-Connecting-IP", addr);
+        into_json(self.send(req))
+    }
+
     pub fn status(&mut self) -> Value {
         let (code, body) = into_json(self.get("/queue/status"));
         assert_eq!(code, 200, "status: {body}");
@@ -344,5 +405,43 @@ impl Citizen<'_> {
 
     pub fn set_ticket(&mut self, raw: &str) {
         self.cookies.insert("__Host-waitroom".into(), raw.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METRICS: &str = "\
+# HELP waitroom_origin_jobs_in_flight_total Not the gauge.
+waitroom_origin_jobs_in_flight_total 9
+# TYPE waitroom_origin_jobs_in_flight gauge
+waitroom_origin_jobs_in_flight 2
+waitroom_origin_registry_circuit_open 0
+";
+
+    #[test]
+    fn a_metric_is_read_by_its_exact_name() {
+        assert_eq!(metric(METRICS, "waitroom_origin_jobs_in_flight"), Some(2.0));
+        assert_eq!(
+            metric(METRICS, "waitroom_origin_registry_circuit_open"),
+            Some(0.0)
+        );
+        assert_eq!(
+            metric(METRICS, "waitroom_origin_jobs"),
+            None,
+            "a prefix is no match"
+        );
+        assert_eq!(metric(METRICS, "renamed"), None);
+    }
+
+    #[test]
+    fn element_text_is_what_the_element_says() {
+        let html = r#"<p>You are number <strong id="position" class="big">1,234</strong></p>
+<span id="ahead" class="num">1,233</span><dd id="empty"></dd>"#;
+        assert_eq!(element_text(html, "position").as_deref(), Some("1,234"));
+        assert_eq!(element_text(html, "ahead").as_deref(), Some("1,233"));
+        assert_eq!(element_text(html, "empty").as_deref(), Some(""));
+        assert_eq!(element_text(html, "missing"), None);
     }
 }

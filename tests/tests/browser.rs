@@ -32,6 +32,6 @@ fn run_scenarios(name: &str, block: u16, only: &[&str]) {
 #[test]
 fn citizen_pages_in_chromium() {
     // Every scenario: page weights, queue positions across browser contexts,
-    // the passport flow, axe-core, screenshots.
+    // the passport flow, axe-core, screenshots, network errors.
     run_scenarios("browser", 40, &[]);
 }

@@ -91,7 +91,7 @@ fn a_silent_citizen_is_dropped_and_never_admitted() {
     eventually("a and c admitted", Duration::from_secs(15), || {
         (a.status()["state"] == "admitted" && c.status()["state"] == "admitted").then_some(())
     });
-    std::thread::sleep(TICK * 2);
+    s.settle();
     assert_eq!(b.status()["state"], "expired", "b is never admitted");
     let stats = s.stats();
     assert_eq!(stats["admitted_total"], 2, "{stats}");
@@ -135,7 +135,7 @@ fn workerd_restart_keeps_every_place_and_admits_nobody_twice() {
             .all(|p| p.status()["state"] == "admitted")
             .then_some(())
     });
-    std::thread::sleep(TICK * 2);
+    s.settle();
     assert_eq!(s.stats()["admitted_total"], 4, "each admitted exactly once");
 }
 
@@ -246,7 +246,7 @@ fn admin_needs_the_token_and_config_changes_apply_next_tick() {
 
     let mut p = s.citizen();
     assert_eq!(p.join().0, 201);
-    std::thread::sleep(TICK * 2);
+    s.settle();
     assert_eq!(p.status()["state"], "waiting", "paused: nobody admitted");
     let (code, _) = s.configure(json!({"paused": false, "new_users_per_minute": 600}));
     assert_eq!(code, 200);
@@ -311,7 +311,13 @@ fn pages_and_cookies_follow_the_contract() {
     assert_eq!(headers.get("cache-control").unwrap(), "no-store");
     assert!(headers.get("referrer-policy").is_some());
     let html = resp.text().unwrap();
-    assert!(html.contains("1"), "the position is rendered server-side");
+    // The only one in line: number 1, nobody ahead.
+    assert_eq!(
+        element_text(&html, "position").as_deref(),
+        Some("1"),
+        "the position is rendered server-side: {html}"
+    );
+    assert_eq!(element_text(&html, "ahead").as_deref(), Some("0"), "{html}");
     assert!(html.contains("http-equiv=\"refresh\""), "no-JS refresh");
 
     // Spanish from Accept-Language; static assets are served.

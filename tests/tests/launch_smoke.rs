@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use waitroom_e2e::launch::{self, Options, StackPlace};
 use xtask::stack::Ports;
+use xtask::tools::EdgeBuild;
 
 #[test]
 fn a_small_stampede_completes_fairly() {
-    waitroom_e2e::ensure_built();
+    // The launch runs what ships: the deploy build.
+    waitroom_e2e::ensure_built(EdgeBuild::Deploy);
     let opts = Options {
         citizens: 300,
         shards: 4,

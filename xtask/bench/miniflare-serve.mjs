@@ -1,21 +1,23 @@
-// Serves the built edge Worker (edge/build) straight from workerd through
+// Serves a built edge Worker straight from workerd through
 // Miniflare, without `wrangler dev` and its ~3x overhead: what
 // `cargo xtask bench` measures the heartbeat-vs-bare throughput ratio on.
 //
-// Environment: WAITROOM_MF_PORT (listen port on 127.0.0.1),
+// Environment: WAITROOM_MF_SCRIPT (the build's index.js; edge/build, the
+// deploy build, without it), WAITROOM_MF_PORT (listen port on 127.0.0.1),
 // WAITROOM_MF_BINDINGS (JSON object of vars and secrets), optional
 // WAITROOM_MF_PERSIST (directory for Durable Object state; in memory
 // without it). JSON routes only: no static assets. Stops on SIGTERM.
 // Started by xtask (`xtask::stack::miniflare_command`).
 import { Miniflare } from "miniflare";
 
+const scriptPath = process.env.WAITROOM_MF_SCRIPT || "edge/build/index.js";
 const port = Number(process.env.WAITROOM_MF_PORT || "8797");
 const bindings = JSON.parse(process.env.WAITROOM_MF_BINDINGS || "{}");
 const persist = process.env.WAITROOM_MF_PERSIST;
 
 const mf = new Miniflare({
   modules: true,
-  scriptPath: "edge/build/index.js",
+  scriptPath,
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
   compatibilityDate: "2026-04-01",
   durableObjects: {
@@ -32,7 +34,7 @@ const mf = new Miniflare({
 });
 
 const url = await mf.ready;
-console.log(`miniflare: serving edge/build at ${url}`);
+console.log(`miniflare: serving ${scriptPath} at ${url}`);
 
 const stop = async () => {
   await mf.dispose();

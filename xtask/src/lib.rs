@@ -7,10 +7,14 @@
 //! ## Layout
 //! - [`tools`]: idempotent installers (wasm32 target, worker-build,
 //!   wasm-bindgen-cli at the Cargo.lock version, npm packages, apt packages)
-//!   and the edge build.
+//!   and the two edge builds ([`tools::EdgeBuild`]: `edge/build/` deploys,
+//!   `edge/build-test/` has the `test-routes` feature).
+//! - `no-test-routes.mjs` (beside `src/`): runs a built bundle in workerd
+//!   and fails if it answers a test route (`cargo xtask test`, after the
+//!   deploy dry-run).
 //! - [`secrets`]: dev secrets generated once per checkout into `.dev.vars`.
 //! - [`stack`]: starts redis-server, registry-sim, origin-worker and the edge
-//!   (workerd via `wrangler dev`) on loopback, waits until each answers, and
+//!   (workerd via `wrangler dev`, either build) on loopback, waits until each answers, and
 //!   stops them by pid (process group) on drop.
 //! - [`proc`]: the small process helpers the others share.
 

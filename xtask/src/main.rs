@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use xtask::secrets::Secrets;
-use xtask::stack::{Ports, Stack, StackOptions};
+use xtask::secrets::{random_b64, Secrets};
+use xtask::stack::{self, Ports, Stack, StackOptions};
+use xtask::tools::EdgeBuild;
 use xtask::{proc, tools, workspace_root, Result};
 
 mod bench;
@@ -16,10 +17,14 @@ cargo xtask <command>
 
   dev          install what is missing, build, start the whole stack on loopback
                (edge :8787, origin :8788, registry-sim :8789, redis :6390); Ctrl-C stops it
-  test         install what is missing, then fmt, clippy, wasm32 build, deploy dry-run,
-               fuzz smoke (with nightly), and every test including end-to-end ones
+  test         install what is missing, then fmt, clippy, wasm32 build, deploy dry-run
+               (whose bundle must answer no test route), fuzz smoke (with nightly), and every
+               test including end-to-end ones (against the test build)
   bench        micro-benchmarks (criterion) and the launch-day load test
   build-edge   build the Worker into edge/build (what `wrangler deploy` runs)
+  build-edge --test-routes
+               build the Worker with its test routes into edge/build-test (what the
+               end-to-end tests run; never deployed)
 ";
 
 fn main() -> ExitCode {
@@ -28,7 +33,7 @@ fn main() -> ExitCode {
         Some("dev") => dev(),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
-        Some("build-edge") => build_edge_for_wrangler(),
+        Some("build-edge") => build_edge_for_wrangler(&args[1..]),
         Some("help") | Some("--help") | None => {
             print!("{HELP}");
             Ok(())
@@ -44,9 +49,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// The `[build] command` of wrangler.toml. `wrangler dev` started by xtask
-/// sets WAITROOM_SKIP_BUILD because xtask has just built the edge itself.
-fn build_edge_for_wrangler() -> Result<()> {
+/// The `[build] command` of wrangler.toml (the deploy build), or with
+/// `--test-routes` the test build. `wrangler dev` started by xtask sets
+/// WAITROOM_SKIP_BUILD because xtask has just built the edge itself.
+fn build_edge_for_wrangler(args: &[String]) -> Result<()> {
+    let which = match args.first().map(String::as_str) {
+        None => EdgeBuild::Deploy,
+        Some("--test-routes") => EdgeBuild::Test,
+        Some(other) => return Err(format!("build-edge: unknown flag `{other}`\n\n{HELP}")),
+    };
     if std::env::var_os("WAITROOM_SKIP_BUILD").is_some() {
         return Ok(());
     }
@@ -58,13 +69,13 @@ fn build_edge_for_wrangler() -> Result<()> {
         "wasm-bindgen-cli",
         &tools::wasm_bindgen_version()?,
     )?;
-    tools::build_edge()
+    tools::build_edge(which)
 }
 
 fn dev() -> Result<()> {
     tools::ensure_all()?;
     tools::build_origin(false)?;
-    tools::build_edge_if_stale()?;
+    tools::build_edge_if_stale(EdgeBuild::Deploy)?;
     let root = workspace_root();
     let vars = root.join(".dev.vars");
     let secrets = match Secrets::read_env_file(&vars) {
@@ -132,16 +143,20 @@ fn test(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    proc::run(&mut cargo(&[
-        "clippy",
-        "-p",
-        "waitroom-edge",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    // Both builds of the edge: the deployed one and the one with test routes.
+    for features in [None, Some("test-routes")] {
+        let mut clippy = cargo(&[
+            "clippy",
+            "-p",
+            "waitroom-edge",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]);
+        if let Some(f) = features {
+            clippy.args(["--features", f]);
+        }
+        proc::run(clippy.args(["--", "-D", "warnings"]))?;
+    }
     proc::run(&mut cargo(&[
         "build",
         "-p",
@@ -149,9 +164,11 @@ fn test(args: &[String]) -> Result<()> {
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
-    tools::build_edge_if_stale()?;
+    tools::build_edge_if_stale(EdgeBuild::Deploy)?;
     report_wasm_size();
     deploy_dry_run()?;
+    // What the end-to-end tests run (tests/src/lib.rs `setup`).
+    tools::build_edge_if_stale(EdgeBuild::Test)?;
     fuzz_smoke()?;
     // Last, so the runner's summary line ends the output.
     let mut nextest = cargo(&[
@@ -166,8 +183,9 @@ fn test(args: &[String]) -> Result<()> {
     proc::run(&mut nextest)
 }
 
+/// The size of the Wasm that ships (the deploy build).
 fn report_wasm_size() {
-    let wasm = workspace_root().join("edge/build/index_bg.wasm");
+    let wasm = EdgeBuild::Deploy.wasm();
     let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
     let gz = proc::output(
         Command::new("sh")
@@ -183,10 +201,13 @@ fn report_wasm_size() {
     );
 }
 
-/// `wrangler deploy --dry-run`: proves wrangler.toml and the build deploy, offline.
+/// `wrangler deploy --dry-run`: proves wrangler.toml and the deploy build
+/// deploy, offline, and that what would be uploaded answers no test route.
 fn deploy_dry_run() -> Result<()> {
     let root = workspace_root();
     let out = xtask::target_dir().join("deploy-dry-run");
+    // A stale bundle from an earlier run must not be what gets checked.
+    let _ = std::fs::remove_dir_all(&out);
     proc::run(
         Command::new(root.join("node_modules/.bin/wrangler"))
             .current_dir(&root)
@@ -194,7 +215,23 @@ fn deploy_dry_run() -> Result<()> {
             .arg(&out)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WAITROOM_SKIP_BUILD", "1"),
+    )?;
+    // The bundle itself, run in workerd: every test route must be answered
+    // as an unknown path is (see the script for why not a text search).
+    let secrets = [
+        ("TICKET_KEYS", format!("k1:{}", random_b64(32))),
+        ("ADMIN_TOKEN", random_b64(24)),
+        ("EDGE_ORIGIN_KEY", random_b64(32)),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    proc::run(
+        Command::new("node")
+            .current_dir(&root)
+            .arg("xtask/no-test-routes.mjs")
+            .arg(out.join("index.js"))
+            .env("WAITROOM_MF_BINDINGS", stack::miniflare_bindings(&secrets)),
     )
+    .map_err(|e| format!("the deploy bundle must hold no test route: {e}"))
 }
 
 /// Bounded cargo-fuzz runs when the nightly toolchain is present.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::proc::{self, Service};
 use crate::secrets::Secrets;
+use crate::tools::EdgeBuild;
 use crate::{target_dir, workspace_root, Result};
 
 /// How long a service may take to answer after it starts.
@@ -104,15 +105,10 @@ fn json_string(s: &str) -> String {
     out
 }
 
-/// The command serving `edge/build` from workerd through Miniflare on
-/// 127.0.0.1:`port`: wrangler.toml's `[vars]`, then `bindings` (later
-/// entries override earlier ones); Durable Object state under `persist`
-/// (in memory without it).
-pub fn miniflare_command(
-    port: u16,
-    bindings: &[(String, String)],
-    persist: Option<&std::path::Path>,
-) -> Command {
+/// `WAITROOM_MF_BINDINGS` for the Miniflare scripts: wrangler.toml's
+/// `[vars]`, then `bindings` (later entries override earlier ones), as one
+/// JSON object.
+pub fn miniflare_bindings(bindings: &[(String, String)]) -> String {
     let mut all = wrangler_vars();
     for (k, v) in bindings {
         all.retain(|(old, _)| old != k);
@@ -123,11 +119,25 @@ pub fn miniflare_command(
         .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
         .collect::<Vec<_>>()
         .join(",");
+    format!("{{{body}}}")
+}
+
+/// The command serving the edge build `build` from workerd through
+/// Miniflare on 127.0.0.1:`port`: wrangler.toml's `[vars]`, then `bindings`
+/// (later entries override earlier ones); Durable Object state under
+/// `persist` (in memory without it).
+pub fn miniflare_command(
+    build: EdgeBuild,
+    port: u16,
+    bindings: &[(String, String)],
+    persist: Option<&std::path::Path>,
+) -> Command {
     let mut cmd = Command::new("node");
     cmd.current_dir(workspace_root())
         .arg("xtask/bench/miniflare-serve.mjs")
+        .env("WAITROOM_MF_SCRIPT", build.script())
         .env("WAITROOM_MF_PORT", port.to_string())
-        .env("WAITROOM_MF_BINDINGS", format!("{{{body}}}"));
+        .env("WAITROOM_MF_BINDINGS", miniflare_bindings(bindings));
     if let Some(dir) = persist {
         cmd.env("WAITROOM_MF_PERSIST", dir);
     }
@@ -153,6 +163,9 @@ pub struct StackOptions {
     pub redis_aof: bool,
     /// `wrangler dev` unless a benchmark asks for Miniflare.
     pub edge_runner: EdgeRunner,
+    /// Which Worker build the edge runs: the deploy build unless a test
+    /// needs the test routes.
+    pub edge_build: EdgeBuild,
 }
 
 impl StackOptions {
@@ -168,6 +181,7 @@ impl StackOptions {
             bin_dir: target_dir().join("debug"),
             redis_aof: true,
             edge_runner: EdgeRunner::WranglerDev,
+            edge_build: EdgeBuild::Deploy,
         }
     }
 
@@ -304,14 +318,21 @@ impl Stack {
                 let ready = Box::new(move || proc::http_get_status(port, "/healthz") == Some(200));
                 if o.edge_runner == EdgeRunner::Miniflare {
                     let persist = o.state_dir.join("miniflare");
-                    (miniflare_command(port, &vars, Some(&persist)), ready)
+                    (
+                        miniflare_command(o.edge_build, port, &vars, Some(&persist)),
+                        ready,
+                    )
                 } else {
                     let body: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
                     std::fs::write(&env_file, body).map_err(|e| e.to_string())?;
                     let root = workspace_root();
                     let mut c = Command::new(root.join("node_modules/.bin/wrangler"));
+                    // The script argument overrides wrangler.toml's `main`
+                    // (the deploy build) with the build this stack runs.
                     c.current_dir(&root)
-                        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+                        .arg("dev")
+                        .arg(o.edge_build.script())
+                        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
                         .args(["--inspector-port", &o.ports.inspector().to_string()])
                         .args([
                             "--persist-to",
@@ -326,7 +347,7 @@ impl Stack {
                         .env("WRANGLER_SEND_METRICS", "false")
                         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
                         .env("WRANGLER_LOG_PATH", o.log_dir().join("wrangler-debug"))
-                        // wrangler dev must not rebuild: xtask built edge/build already.
+                        // wrangler dev must not rebuild: xtask built the edge already.
                         .env("WAITROOM_SKIP_BUILD", "1");
                     (c, ready)
                 }

@@ -145,7 +145,51 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Newest modification time of any file below `dir`.
+/// The two builds of the edge Worker, each in its own folder under `edge/`
+/// so that neither overwrites the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeBuild {
+    /// What `wrangler deploy` ships (wrangler.toml `main`): no test routes.
+    Deploy,
+    /// With the `test-routes` cargo feature (`/__test/*`, the Coordinator
+    /// replay, the golden ticket vectors): the end-to-end tests and the
+    /// benchmark's round-trip baseline. Never deployed.
+    Test,
+}
+
+impl EdgeBuild {
+    /// worker-build's `--out-dir`, relative to `edge/`.
+    fn out_dir(self) -> &'static str {
+        match self {
+            EdgeBuild::Deploy => "build",
+            EdgeBuild::Test => "build-test",
+        }
+    }
+
+    /// The output folder.
+    pub fn dir(self) -> PathBuf {
+        workspace_root().join("edge").join(self.out_dir())
+    }
+
+    /// The Worker's entry module (what wrangler / Miniflare load).
+    pub fn script(self) -> PathBuf {
+        self.dir().join("index.js")
+    }
+
+    /// The Wasm module.
+    pub fn wasm(self) -> PathBuf {
+        self.dir().join("index_bg.wasm")
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            EdgeBuild::Deploy => "edge build",
+            EdgeBuild::Test => "edge test build (test-routes)",
+        }
+    }
+}
+
+/// Newest modification time of any file below `dir`, build output left out.
 fn newest_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
     let meta = std::fs::metadata(dir).ok()?;
     if meta.is_file() {
@@ -154,17 +198,20 @@ fn newest_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name() != "build")
+        .filter(|e| {
+            let name = e.file_name();
+            name != EdgeBuild::Deploy.out_dir() && name != EdgeBuild::Test.out_dir()
+        })
         .filter_map(|e| newest_mtime(&e.path()))
         .max()
 }
 
-/// Builds the edge unless `edge/build` is newer than every input
-/// (edge/, core/, public/, Cargo.lock): worker-build always re-runs
-/// wasm-bindgen and wasm-opt, which costs half a minute for nothing.
-pub fn build_edge_if_stale() -> Result<()> {
+/// Builds `which` unless its output is newer than every input (edge/,
+/// core/, public/, Cargo.lock): worker-build always re-runs wasm-bindgen and
+/// wasm-opt, which costs half a minute for nothing.
+pub fn build_edge_if_stale(which: EdgeBuild) -> Result<()> {
     let root = workspace_root();
-    let built = std::fs::metadata(root.join("edge/build/index_bg.wasm"))
+    let built = std::fs::metadata(which.wasm())
         .and_then(|m| m.modified())
         .ok();
     let inputs = ["edge", "core", "public", "Cargo.lock"]
@@ -173,21 +220,30 @@ pub fn build_edge_if_stale() -> Result<()> {
         .max();
     match (built, inputs) {
         (Some(b), Some(i)) if b > i => {
-            eprintln!("xtask: edge build is up to date");
+            eprintln!("xtask: {} is up to date", which.name());
             Ok(())
         }
-        _ => build_edge(),
+        _ => build_edge(which),
     }
 }
 
-/// Builds the edge Worker with worker-build into `edge/build/`.
-pub fn build_edge() -> Result<()> {
+/// Builds the edge Worker with worker-build into [`EdgeBuild::dir`].
+/// Arguments worker-build does not know go to `cargo build` (the feature).
+pub fn build_edge(which: EdgeBuild) -> Result<()> {
     let root = workspace_root();
     let bin = root.join("node_modules/.bin");
+    let mut cmd = Command::new(cargo_bin("worker-build"));
+    cmd.args(["--release", "--out-dir", which.out_dir()]);
+    if which == EdgeBuild::Test {
+        cmd.args(["--features", "test-routes"]);
+    }
+    eprintln!(
+        "xtask: building the {} into {}",
+        which.name(),
+        which.dir().display()
+    );
     proc::run(
-        Command::new(cargo_bin("worker-build"))
-            .arg("--release")
-            .current_dir(root.join("edge"))
+        cmd.current_dir(root.join("edge"))
             .env("WASM_BINDGEN_BIN", cargo_bin("wasm-bindgen"))
             .env("WASM_OPT_BIN", bin.join("wasm-opt"))
             .env("ESBUILD_BIN", bin.join("esbuild")),

@@ -176,29 +176,28 @@ pub fn spawn_redis_cluster(ports: &[u16], bus_ports: &[u16], logs: &std::path::P
 /// registry-sim is its own package, so cargo gives these tests no
 /// `CARGO_BIN_EXE_registry-sim`: build it (a no-op when fresh) into the
 /// directory and profile of origin-worker's binary, once per test process.
+/// The build is the workspace's test build (`cargo xtask test`'s, and the
+/// e2e harness's): a narrower one would give waitroom-core other features
+/// and relink the binaries under the feet of tests running in parallel.
 fn registry_sim_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let profile_dir = Path::new(env!("CARGO_BIN_EXE_origin-worker"))
             .parent()
             .expect("a binary lives in a directory");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(p) => p,
-        };
         let target_dir = profile_dir
             .parent()
             .expect("the profile directory is in the target directory");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args([
-                "build",
+                "test",
+                "--no-run",
                 "--quiet",
-                "-p",
-                "registry-sim",
-                "--bin",
-                "registry-sim",
+                "--workspace",
+                "--exclude",
+                "waitroom-edge",
+                "--target-dir",
             ])
-            .args(["--profile", profile, "--target-dir"])
             .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
