@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
+//! - [`admin_token`]: the operator's bearer token, compared in constant time.
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
 //! - [`config`]: the operator's admission settings (`AdmissionConfig`) and
 //!   the timing rules shards derive from them (`ShardConfig`).
@@ -40,6 +41,7 @@
 //! on `config`, `wire` on those, `queue` and `coordinator` on `wire` but
 //! never on each other.
 
+pub mod admin_token;
 pub mod config;
 pub mod cookie;
 pub mod coordinator;

@@ -1,7 +1,7 @@
 //! Operators' API: `/admin/stats` and `/admin/config`, behind
-//! `Authorization: Bearer <ADMIN_TOKEN>` compared in constant time.
+//! `Authorization: Bearer <ADMIN_TOKEN>` compared in constant time
+//! (`core::admin_token`).
 
-use subtle::ConstantTimeEq;
 use worker::*;
 
 use waitroom_core::protocol::coordinator::{Stats, INVALID_STATUS};
@@ -14,14 +14,6 @@ use crate::protocol;
 /// Largest configuration patch accepted.
 const MAX_CONFIG_BODY: usize = 4 * 1024;
 
-/// Whether `given` is the operator token, in time independent of where the
-/// first difference is (`subtle`). A token of another length is refused
-/// (its length is all that leaks), and so is everything when the configured
-/// token is empty: an unset-looking secret must not open the admin API.
-pub fn token_matches(given: &[u8], expected: &[u8]) -> bool {
-    !expected.is_empty() && bool::from(given.ct_eq(expected))
-}
-
 fn authorized(req: &Request, cfg: &EdgeConfig) -> bool {
     let header = req
         .headers()
@@ -29,10 +21,7 @@ fn authorized(req: &Request, cfg: &EdgeConfig) -> bool {
         .ok()
         .flatten()
         .unwrap_or_default();
-    match header.strip_prefix("Bearer ") {
-        Some(token) => token_matches(token.trim().as_bytes(), cfg.admin_token.as_bytes()),
-        None => false,
-    }
+    waitroom_core::admin_token::authorizes(&header, &cfg.admin_token)
 }
 
 pub async fn handle(mut req: Request, env: &Env, cfg: &EdgeConfig) -> Result<Response> {

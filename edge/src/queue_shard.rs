@@ -177,11 +177,7 @@ fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
             arrived_ms: r.arrived_ms as u64,
             // Heartbeats write behind: the row may be a second old.
             last_seen_ms: timing::restored_last_seen(r.last_seen_ms as u64),
-            state: if r.state == "admitted" {
-                EntryState::Admitted
-            } else {
-                EntryState::Waiting
-            },
+            state: EntryState::from_column(&r.state),
             session_expires_ms: r.session_expires_ms as u64,
         });
     ShardQueue::restore(meta, rows, now_ms()).map_err(|e| Error::RustError(e.to_string()))
@@ -209,10 +205,7 @@ impl QueueShard {
     }
 
     fn insert_row(&self, row: &EntryRow) -> Result<()> {
-        let state = match row.state {
-            EntryState::Waiting => "waiting",
-            EntryState::Admitted => "admitted",
-        };
+        let state = row.state.as_column();
         self.sql().exec(
             "INSERT OR REPLACE INTO entries (id, seq, arrived_ms, last_seen_ms, state, session_expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
             vec![int(row.id), int(row.seq), int(row.arrived_ms), int(row.last_seen_ms), state.into(), int(row.session_expires_ms)],

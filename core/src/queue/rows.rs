@@ -21,6 +21,27 @@ pub enum EntryState {
     Admitted,
 }
 
+impl EntryState {
+    /// The text the edge stores in a row's `state` column (its SQL names
+    /// `'waiting'` and `'admitted'` too: the test below pins both).
+    pub const fn as_column(self) -> &'static str {
+        match self {
+            EntryState::Waiting => "waiting",
+            EntryState::Admitted => "admitted",
+        }
+    }
+
+    /// A stored `state` column. Text we never write restores as waiting: the
+    /// citizen keeps a place in the line rather than gaining a session.
+    pub fn from_column(text: &str) -> EntryState {
+        if text == EntryState::Admitted.as_column() {
+            EntryState::Admitted
+        } else {
+            EntryState::Waiting
+        }
+    }
+}
+
 /// One persisted entry (one SQLite row per id).
 ///
 /// For `Admitted` rows only `id`, `state` and `session_expires_ms` matter
@@ -214,5 +235,23 @@ impl ShardQueue {
             state: EntryState::Admitted,
             session_expires_ms: end,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryState;
+
+    #[test]
+    fn the_state_column_round_trips_and_unknown_text_is_waiting() {
+        for state in [EntryState::Waiting, EntryState::Admitted] {
+            assert_eq!(EntryState::from_column(state.as_column()), state);
+        }
+        // The literals the edge's SQL uses.
+        assert_eq!(EntryState::Waiting.as_column(), "waiting");
+        assert_eq!(EntryState::Admitted.as_column(), "admitted");
+        for odd in ["", "ADMITTED", "admitted ", "abandoned"] {
+            assert_eq!(EntryState::from_column(odd), EntryState::Waiting, "{odd:?}");
+        }
     }
 }
