@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The value of the unlabelled Prometheus sample `name` in a `/metrics`
-/// text; `None` when no line has exactly that name (a renamed metric
-/// fails the test instead of passing for zero).
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (n, v) = l.split_once(' ')?;
-        (n == name).then(|| v.trim().parse().ok())?
-    })
-}
-
 #[tokio::test]
 async fn three_workers_at_the_registry_limit_never_provoke_429() {
     const LIMIT: f64 = 20.0;
@@ -104,17 +94,7 @@ async fn a_worker_killed_mid_job_still_yields_each_passport_once() {
     let victim = Edge::new(block + 2, &secrets.edge_key);
     let end = Instant::now() + Duration::from_secs(20);
     loop {
-        let m = victim
-            .http
-            .get(format!("{}/metrics", victim.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let in_flight =
-            metric(&m, "waitroom_origin_jobs_in_flight").unwrap_or_else(|| panic!("{m}"));
+        let in_flight = victim.metric("waitroom_origin_jobs_in_flight").await;
         if in_flight >= 1.0 {
             break;
         }
@@ -207,18 +187,7 @@ async fn sigterm_hands_back_a_waiting_job_to_another_process() {
     // No registry yet: the job waits inside the first process.
     let ticket = secrets.admission("term-1");
     let (id, cookie) = edge.submit(&citizen(4000), &ticket).await;
-    let in_flight = || async {
-        let m = edge
-            .http
-            .get(format!("{}/metrics", edge.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metric(&m, "waitroom_origin_jobs_in_flight").unwrap_or_else(|| panic!("{m}"))
-    };
+    let in_flight = || edge.metric("waitroom_origin_jobs_in_flight");
     let end = Instant::now() + Duration::from_secs(10);
     while in_flight().await < 1.0 {
         assert!(Instant::now() < end, "the first process never took the job");

@@ -374,7 +374,31 @@ impl<'a> Req<'a> {
     }
 }
 
+/// The value of the unlabelled Prometheus sample `name` in a `/metrics`
+/// text; `None` when no line has exactly that name (a renamed metric
+/// fails the test instead of passing for zero).
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok())?
+    })
+}
+
 impl Edge {
+    /// The origin's metric `name` now; panics (showing the page) if it is absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let page = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric(&page, name).unwrap_or_else(|| panic!("no metric {name} in:\n{page}"))
+    }
+
     pub fn new(port: u16, key: &[u8]) -> Edge {
         Edge {
             http: reqwest::Client::builder()
