@@ -9,6 +9,7 @@
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`admin_token`]: the operator's bearer token, compared in constant time.
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
+//! - [`body_limit`]: when the edge refuses a request body (declared length, bytes so far).
 //! - [`config`]: the operator's admission settings (`AdmissionConfig`) and
 //!   the timing rules shards derive from them (`ShardConfig`).
 //! - [`wire`]: what a shard and the coordinator exchange each tick
@@ -42,6 +43,7 @@
 //! never on each other.
 
 pub mod admin_token;
+pub mod body_limit;
 pub mod config;
 pub mod cookie;
 pub mod coordinator;
