@@ -8,6 +8,7 @@ use waitroom_core::protocol::coordinator::{Stats, INVALID_STATUS};
 use waitroom_core::protocol::{ConfigPatch, ConfigReply};
 
 use crate::config::EdgeConfig;
+use crate::forward;
 use crate::http;
 use crate::protocol;
 
@@ -46,14 +47,13 @@ pub async fn handle(mut req: Request, env: &Env, cfg: &EdgeConfig) -> Result<Res
                     "Send the configuration as application/json.",
                 );
             }
-            let body = req.bytes().await?;
-            if body.len() > MAX_CONFIG_BODY {
+            let Some(body) = forward::read_capped(&mut req, MAX_CONFIG_BODY).await? else {
                 return http::error(
                     413,
                     "payload_too_large",
                     "The configuration patch is too large.",
                 );
-            }
+            };
             let patch: serde_json::Map<String, serde_json::Value> =
                 match serde_json::from_slice(&body) {
                     Ok(p) => p,

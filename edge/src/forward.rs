@@ -2,6 +2,8 @@
 //! the edge-to-origin authentication header (an HMAC over method, path,
 //! timestamp and body digest that only the edge and the origin can make).
 
+use futures_util::StreamExt;
+use waitroom_core::body_limit::{self, Verdict};
 use waitroom_core::edge_auth::{self, EDGE_AUTH_HEADER};
 use worker::{Fetch, Headers, Method, Request, RequestInit, Response, Result};
 
@@ -18,6 +20,34 @@ pub const REVOKE_HEADER: &str = "x-waitroom-revoke";
 /// Largest body the edge forwards (the origin's own limit is 16 KiB; anything
 /// bigger is refused here without bothering it).
 pub const MAX_BODY: usize = 16 * 1024;
+
+/// The body of `req` if it is at most `limit` bytes, `None` if it is larger
+/// (answer 413). A declared `Content-Length` over the limit is refused
+/// before a byte is read; a body without one is read chunk by chunk and
+/// refused as soon as it passes the limit, so at most `limit` plus one
+/// chunk is ever held (`Request::bytes` would buffer it all first).
+pub async fn read_capped(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let limit = limit as u64;
+    let declared = body_limit::declared_length(req.headers().get("Content-Length")?.as_deref());
+    if body_limit::verdict(declared, 0, limit) == Verdict::TooLarge {
+        return Ok(None);
+    }
+    // `Request::stream` fails on a request without a body.
+    if req.inner().body().is_none() {
+        return Ok(Some(Vec::new()));
+    }
+    let mut stream = req.stream()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let received = (body.len() + chunk.len()) as u64;
+        if body_limit::verdict(declared, received, limit) == Verdict::TooLarge {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
 
 /// Request headers passed through to the origin; everything else is dropped.
 const PASSED_HEADERS: &[&str] = &["content-type", "accept", "accept-language"];
@@ -38,15 +68,17 @@ pub async fn to_origin(
     let method = req.method();
     let body = match method {
         Method::Get | Method::Head => Vec::new(),
-        _ => req.bytes().await?,
+        _ => match read_capped(&mut req, MAX_BODY).await? {
+            Some(body) => body,
+            None => {
+                return http::error(
+                    413,
+                    "payload_too_large",
+                    "The request body is larger than 16 KiB.",
+                )
+            }
+        },
     };
-    if body.len() > MAX_BODY {
-        return http::error(
-            413,
-            "payload_too_large",
-            "The request body is larger than 16 KiB.",
-        );
-    }
     let headers = Headers::new();
     for name in PASSED_HEADERS {
         if let Some(v) = req.headers().get(name)? {
