@@ -8,6 +8,8 @@
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`admin_token`]: the operator's bearer token, compared in constant time.
+//! - [`client_key`]: which key a client address counts under in the
+//!   per-address limits (IPv6 by its /64).
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
 //! - [`config`]: the operator's admission settings (`AdmissionConfig`) and
 //!   the timing rules shards derive from them (`ShardConfig`).
@@ -42,6 +44,7 @@
 //! never on each other.
 
 pub mod admin_token;
+pub mod client_key;
 pub mod config;
 pub mod cookie;
 pub mod coordinator;
