@@ -8,6 +8,8 @@
 //! ## Layout
 //! - [`ticket`]: signed waiting and admission tickets, the key ring.
 //! - [`admin_token`]: the operator's bearer token, compared in constant time.
+//! - [`client_key`]: which key a client address counts under in the
+//!   per-address limits (IPv6 by its /64).
 //! - [`edge_auth`]: the HMAC header that proves a request came through the edge.
 //! - [`body_limit`]: when the edge refuses a request body (declared length, bytes so far).
 //! - [`config`]: the operator's admission settings (`AdmissionConfig`) and
@@ -44,6 +46,7 @@
 
 pub mod admin_token;
 pub mod body_limit;
+pub mod client_key;
 pub mod config;
 pub mod cookie;
 pub mod coordinator;

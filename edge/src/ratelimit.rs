@@ -13,9 +13,12 @@
 //! costs no Durable Object call and creates no row.
 //!
 //! The address is `CF-Connecting-IP`, which Cloudflare sets and a client
-//! cannot forge in production. When it is absent (a local run without it)
-//! every request shares one bucket: stricter, never looser.
+//! cannot forge in production. Which key it counts under is
+//! [`waitroom_core::client_key`]: IPv4 by address, IPv6 by its /64 (one
+//! subscriber's whole allocation); a missing or unreadable address shares
+//! one bucket: stricter, never looser.
 
+use waitroom_core::client_key::client_key;
 use worker::{Env, Headers, Request, Response, Result};
 
 use crate::http;
@@ -25,12 +28,7 @@ pub const BINDING: &str = "JOIN_LIMITER";
 /// The binding's period (wrangler.toml `simple.period`): after a refusal a
 /// client is asked to come back when the window has certainly moved on.
 pub const RETRY_AFTER_SECONDS: u32 = 10;
-/// The bucket of requests without a client address.
-const NO_ADDRESS: &str = "no-address";
-/// Longest accepted key: an IPv6 address in text is at most 45 bytes.
-const MAX_ADDRESS_LEN: usize = 64;
-
-/// The client address of a request, as the rate limit's key.
+/// The rate limit's key of a request's client address.
 pub struct Client(String);
 
 impl Client {
@@ -39,18 +37,8 @@ impl Client {
     }
 
     fn from_headers(headers: &Headers) -> Client {
-        let addr = headers
-            .get("CF-Connecting-IP")
-            .ok()
-            .flatten()
-            .map(|a| a.trim().to_string())
-            .filter(|a| {
-                !a.is_empty()
-                    && a.len() <= MAX_ADDRESS_LEN
-                    && a.bytes()
-                        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
-            });
-        Client(addr.unwrap_or_else(|| NO_ADDRESS.to_string()))
+        let addr = headers.get("CF-Connecting-IP").ok().flatten();
+        Client(client_key(addr.as_deref()))
     }
 }
 
