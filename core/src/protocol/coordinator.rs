@@ -117,21 +117,8 @@ pub struct ReplayReply {
     pub replies: Vec<GrantReply>,
 }
 
-macro_rules! coordinator_calls {
-    ($($req:ident => $reply:ty, $name:literal;)*) => {$(
-        impl From<$req> for CoordinatorRequest {
-            fn from(r: $req) -> CoordinatorRequest {
-                CoordinatorRequest::$req(r)
-            }
-        }
-        impl Call<CoordinatorRequest> for $req {
-            type Reply = $reply;
-            const NAME: &'static str = $name;
-        }
-    )*};
-}
-
-coordinator_calls! {
+calls! {
+    CoordinatorRequest;
     Wake => WakeReply, "coordinator wake";
     Stats => StatsReply, "coordinator stats";
     Replay => ReplayReply, "coordinator replay";

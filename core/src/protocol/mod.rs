@@ -16,6 +16,22 @@
 //! - [`shard`]: `QueueShard` requests and replies.
 //! - [`coordinator`]: `Coordinator` requests and replies.
 
+/// Ties each request struct to its object's request enum (`From`) and to
+/// its reply type and name ([`Call`]); shared by both objects' modules.
+macro_rules! calls {
+    ($enum:ident; $($req:ident => $reply:ty, $name:literal;)*) => {$(
+        impl From<$req> for $enum {
+            fn from(r: $req) -> $enum {
+                $enum::$req(r)
+            }
+        }
+        impl Call<$enum> for $req {
+            type Reply = $reply;
+            const NAME: &'static str = $name;
+        }
+    )*};
+}
+
 pub mod coordinator;
 pub mod shard;
 

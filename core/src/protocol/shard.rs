@@ -174,21 +174,8 @@ pub struct Pong {
     pub pong: bool,
 }
 
-macro_rules! shard_calls {
-    ($($req:ident => $reply:ty, $name:literal;)*) => {$(
-        impl From<$req> for ShardRequest {
-            fn from(r: $req) -> ShardRequest {
-                ShardRequest::$req(r)
-            }
-        }
-        impl Call<ShardRequest> for $req {
-            type Reply = $reply;
-            const NAME: &'static str = $name;
-        }
-    )*};
-}
-
-shard_calls! {
+calls! {
+    ShardRequest;
     Join => JoinReply, "shard join";
     Heartbeat => HeartbeatReply, "shard heartbeat";
     Leave => LeaveReply, "shard leave";
