@@ -2,7 +2,7 @@
 //! shape, security headers, and the `__Host-waitroom` cookie.
 
 use serde::Serialize;
-use worker::{Headers, Response, Result};
+use worker::{Headers, Request, Response, Result};
 
 /// The ticket cookie. `__Host-` forces Secure, Path=/ and no Domain.
 pub const TICKET_COOKIE: &str = "__Host-waitroom";
@@ -56,6 +56,15 @@ pub fn ticket_cookie(ticket: &str, now_ms: u64, expires_ms: u64) -> String {
 /// `Set-Cookie` that deletes the ticket.
 pub fn clear_ticket_cookie() -> String {
     format!("{TICKET_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax")
+}
+
+/// The request's `Cookie` header, empty when it has none.
+pub fn cookie_header(req: &Request) -> String {
+    req.headers()
+        .get("Cookie")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// The value of cookie `name` in a `Cookie` header; a cookie sent twice

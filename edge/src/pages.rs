@@ -21,12 +21,7 @@ pub fn lang_of(req: &Request) -> Lang {
             .find(|(k, _)| k == "lang")
             .map(|(_, v)| v.into_owned())
     });
-    let cookies = req
-        .headers()
-        .get("Cookie")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let cookies = http::cookie_header(req);
     let accept = req.headers().get("Accept-Language").ok().flatten();
     page::pick_lang(
         query_lang.as_deref(),

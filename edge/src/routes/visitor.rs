@@ -29,12 +29,7 @@ impl Visitor {
 }
 
 pub fn identify(req: &Request, cfg: &EdgeConfig, now: u64) -> Visitor {
-    let cookies = req
-        .headers()
-        .get("Cookie")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let cookies = http::cookie_header(req);
     let Some(raw) = http::cookie(&cookies, TICKET_COOKIE) else {
         return Visitor::Nobody;
     };
