@@ -9,11 +9,6 @@
 //! | `GET /api/passports/{id}/pdf` | edge + admission, same session, key cookie | `application/pdf` |
 //! | `GET /healthz`, `GET /metrics`, `GET /.well-known/dcc/keys` | open | |
 //!
-//! Every route runs under the same guards: a deadline for the whole
-//! request, body read included (`408 request_timeout`), and a process-wide
-//! limit on requests in flight (`503 overloaded` + `Retry-After`). The
-//! header-read deadline is the server's, in [`crate::server`].
-//!
 //! One admission, one passport request: a second `POST` with the same
 //! admission is `409 already_used`. The first request's id is *not* returned
 //! again, because its key went to the first response only and is not kept.
@@ -22,7 +17,6 @@ use std::sync::Arc;
 
 use axum::{
     body::{to_bytes, Body},
-    error_handling::HandleErrorLayer,
     extract::{OriginalUri, Path, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
@@ -31,10 +25,6 @@ use axum::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::json;
-use tower::{
-    limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, timeout::TimeoutLayer, BoxError,
-    ServiceBuilder,
-};
 use waitroom_core::ticket::AdmissionClaims;
 
 use crate::{
@@ -64,17 +54,6 @@ pub struct AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    // Over the limit a request is shed at once (`load_shed`), not queued as
-    // a bare `ConcurrencyLimit` would: a queued request still holds its
-    // connection and memory, which is what a flood wants, while `503` +
-    // `Retry-After` lets the edge and honest clients back off. One
-    // semaphore, because `Router::layer` applies the layer to each route.
-    let slots = Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight));
-    let guards = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(guard_error))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(slots))
-        .layer(TimeoutLayer::new(state.config.request_timeout));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -83,19 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/passports/{id}", get(status))
         .route("/api/passports/{id}/pdf", get(pdf))
         .fallback(|| async { AppError::NotFound })
-        .layer(guards)
         .with_state(state)
-}
-
-/// Maps a guard's refusal to the project's JSON errors.
-async fn guard_error(e: BoxError) -> AppError {
-    if e.is::<tower::timeout::error::Elapsed>() {
-        AppError::RequestTimeout
-    } else if e.is::<tower::load_shed::error::Overloaded>() {
-        AppError::Overloaded
-    } else {
-        AppError::Unavailable(format!("request guard: {e}"))
-    }
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

@@ -18,9 +18,6 @@
 //! | `JOB_CLAIM_TIMEOUT_MS` | `30000` | a job idle this long is taken over (its worker died) |
 //! | `JOB_MAX_WAIT_SECONDS` | `1800` | a job still waiting for the registry after this fails |
 //! | `SHUTDOWN_GRACE_SECONDS` | `20` | how long SIGTERM waits for in-flight jobs |
-//! | `ORIGIN_HEADER_TIMEOUT_MS` | `10000` | a connection that has not sent a request's complete headers by then is closed |
-//! | `ORIGIN_REQUEST_TIMEOUT_MS` | `30000` | a request (body read included) not answered by then gets `408 request_timeout` |
-//! | `ORIGIN_MAX_IN_FLIGHT` | `1024` | requests handled at once by this process; beyond it, `503 overloaded` + `Retry-After` at once |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -51,11 +48,6 @@ pub struct Config {
     pub job_claim_timeout: Duration,
     pub job_max_wait: Duration,
     pub shutdown_grace: Duration,
-    /// Slow-loris guard: the time allowed for a request's headers.
-    pub header_read_timeout: Duration,
-    /// Slow-body guard: the time allowed for a whole request.
-    pub request_timeout: Duration,
-    pub max_in_flight: usize,
 }
 
 /// Where the store is: `REDIS_URL` and `REDIS_CLUSTER`.
@@ -135,9 +127,6 @@ impl std::fmt::Debug for Config {
             .field("worker_concurrency", &self.worker_concurrency)
             .field("result_ttl", &self.result_ttl)
             .field("job_claim_timeout", &self.job_claim_timeout)
-            .field("header_read_timeout", &self.header_read_timeout)
-            .field("request_timeout", &self.request_timeout)
-            .field("max_in_flight", &self.max_in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -215,16 +204,6 @@ impl Config {
                 "SHUTDOWN_GRACE_SECONDS",
                 &or("SHUTDOWN_GRACE_SECONDS", "20"),
             )?),
-            header_read_timeout: positive_ms(
-                "ORIGIN_HEADER_TIMEOUT_MS",
-                &or("ORIGIN_HEADER_TIMEOUT_MS", "10000"),
-            )?,
-            request_timeout: positive_ms(
-                "ORIGIN_REQUEST_TIMEOUT_MS",
-                &or("ORIGIN_REQUEST_TIMEOUT_MS", "30000"),
-            )?,
-            max_in_flight: parse("ORIGIN_MAX_IN_FLIGHT", &or("ORIGIN_MAX_IN_FLIGHT", "1024"))
-                .and_then(|n: usize| positive("ORIGIN_MAX_IN_FLIGHT", n as f64).map(|_| n))?,
         })
     }
 }
@@ -237,13 +216,6 @@ where
         name,
         reason: e.to_string(),
     })
-}
-
-/// A deadline in milliseconds; zero would turn the guard off, so it is refused.
-fn positive_ms(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
-    let ms: u64 = parse(name, v)?;
-    positive(name, ms as f64)?;
-    Ok(Duration::from_millis(ms))
 }
 
 fn positive(name: &'static str, v: f64) -> Result<f64, ConfigError> {

@@ -1,20 +1,8 @@
 //! Start-up and shutdown: connect Redis, start the worker pool, serve HTTP
 //! until `shutdown` resolves, then stop taking jobs and drain.
-//!
-//! The HTTP server is hyper's HTTP/1 connection builder (hyper-util glues
-//! it to tokio and the axum router), not `axum::serve`, because only there
-//! can a connection get a deadline for its request headers
-//! (`ORIGIN_HEADER_TIMEOUT_MS`): without it, a client that sends headers a
-//! byte at a time (or never ends them) holds its connection for ever.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use hyper::server::conn::http1;
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-    service::TowerToHyperService,
-};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
@@ -88,44 +76,15 @@ pub async fn run(
         renderer,
     };
     tracing::info!(addr = %listener.local_addr()?, "origin-worker listening");
-    let service = app(state);
-    // HTTP/1.1 only, as before: the edge speaks it, and HTTP/2 would need
-    // its own slow-client guards.
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: pause, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let http = http.clone();
-        let service = TowerToHyperService::new(service.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!("shutdown requested: no new jobs");
-    let _ = stop_tx.send(true);
-    // Idle connections close now; in-flight requests end within their
-    // deadline, which bounds this wait.
-    graceful.shutdown().await;
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: no new jobs");
+            let _ = stop_tx.send(true);
+        })
+        .await;
     let _ = pool.await;
+    served?;
     Ok(())
 }
 
