@@ -49,6 +49,7 @@ fn config() -> ShardConfig {
         abandon_after_ms: 60_000,
         session_ms: 600_000,
         last_seen_granularity_ms: 10_000,
+        max_away_ms: 0,
     }
 }
 

@@ -25,6 +25,7 @@ fn admission() -> Claims {
         session_id: "s7Hk2PqW9xLm4RtY8bNv3c".into(),
         not_before_ms: NOW,
         expires_ms: NOW + 600_000,
+        client: String::new(),
     })
 }
 
@@ -37,6 +38,7 @@ fn waiting() -> Claims {
         arrived_ms: NOW,
         issued_ms: NOW,
         expires_ms: NOW + 86_400_000,
+        client: String::new(),
     })
 }
 
@@ -66,7 +68,7 @@ fn tickets(c: &mut Criterion) {
 
     let key = [0x33u8; 32];
     let body = vec![b'x'; 1024];
-    let header = sign_request(&key, "POST", "/api/passport", NOW, &body);
+    let header = sign_request(&key, "POST", "/api/passport", &adm_t, NOW, &body);
     c.bench_function("edge_auth/verify_1KiB_body", |b| {
         b.iter(|| {
             verify_request(
@@ -74,6 +76,7 @@ fn tickets(c: &mut Criterion) {
                 black_box(&header),
                 "POST",
                 "/api/passport",
+                black_box(&adm_t),
                 NOW,
                 black_box(&body),
             )

@@ -23,6 +23,10 @@ pub struct AdmissionConfig {
     pub abandon_after_seconds: u32,
     /// Stop admitting (the queue keeps its order).
     pub paused: bool,
+    /// Longest a citizen far from the front may be away and keep the place
+    /// (`core::hold`); 0: everyone must keep polling.
+    #[serde(default)]
+    pub max_away_minutes: u32,
 }
 
 impl Default for AdmissionConfig {
@@ -33,6 +37,7 @@ impl Default for AdmissionConfig {
             session_minutes: 10,
             abandon_after_seconds: 60,
             paused: false,
+            max_away_minutes: 0,
         }
     }
 }
@@ -96,6 +101,13 @@ impl AdmissionConfig {
             3_600,
             "seconds",
         )?;
+        check(
+            "max_away_minutes",
+            self.max_away_minutes,
+            0,
+            24 * 60,
+            "minutes",
+        )?;
         Ok(())
     }
 
@@ -106,6 +118,7 @@ impl AdmissionConfig {
             abandon_after_ms,
             session_ms: u64::from(self.session_minutes) * 60_000,
             last_seen_granularity_ms: (abandon_after_ms / 6).min(MAX_LAST_SEEN_GRANULARITY_MS),
+            max_away_ms: u64::from(self.max_away_minutes) * 60_000,
         }
     }
 }
@@ -121,6 +134,9 @@ pub struct ShardConfig {
     /// Minimum movement of `last_seen_ms` worth a row write (expiry adds
     /// this much grace; heartbeat coarseness: `queue/heartbeat.rs`).
     pub last_seen_granularity_ms: u64,
+    /// Longest hold of a place while away ([`crate::hold`]); 0: none.
+    #[serde(default)]
+    pub max_away_ms: u64,
 }
 
 impl Default for ShardConfig {
@@ -129,6 +145,7 @@ impl Default for ShardConfig {
             abandon_after_ms: 60_000,
             session_ms: 10 * 60_000,
             last_seen_granularity_ms: 10_000,
+            max_away_ms: 0,
         }
     }
 }

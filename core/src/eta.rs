@@ -62,9 +62,18 @@ impl RateEstimator {
     /// The rate to predict with: the measured one, or the configured pacing
     /// rate before any measurement (or if the measurement is zero, e.g. the
     /// room was paused: an ETA of "forever" helps nobody).
+    ///
+    /// Never above a configured pace (the operator's, or the closed loop's
+    /// this tick): admissions cannot outrun it, so a faster measurement is
+    /// from before the pace was lowered, and the measurement only moves
+    /// while a backlog is admitted (never while paused). Without this, a cut
+    /// pace showed ETAs and holds of the old pace until the next backlog.
+    /// A pace of 0 (the registry down) keeps the measurement: the ETA
+    /// assumes admissions resume.
     pub fn rate_per_s(&self, configured_per_minute: u32) -> f64 {
         let configured = f64::from(configured_per_minute) / 60.0;
         match self.rate_per_s {
+            Some(r) if r > 1e-6 && configured > 0.0 => r.min(configured),
             Some(r) if r > 1e-6 => r,
             _ => configured,
         }
@@ -147,8 +156,22 @@ mod tests {
         for _ in 0..300 {
             est.observe(50, 1000);
         }
-        let r = est.rate_per_s(1);
+        let r = est.rate_per_s(6_000);
         assert!((r - 50.0).abs() < 0.5, "{r}");
+    }
+
+    #[test]
+    fn a_lowered_pace_caps_an_older_faster_measurement() {
+        let mut est = RateEstimator::new();
+        for _ in 0..300 {
+            est.observe(10, 1000);
+        }
+        // Measured 10/s; the operator (or the loop) now paces 1 a minute.
+        assert_eq!(est.rate_per_s(1), 1.0 / 60.0);
+        // A faster pace does not make the measurement faster.
+        assert!((est.rate_per_s(6_000) - 10.0).abs() < 0.01);
+        // Paced at 0 (registry down): the ETA still assumes the old rate.
+        assert!((est.rate_per_s(0) - 10.0).abs() < 0.01);
     }
 
     #[test]

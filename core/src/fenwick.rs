@@ -1,9 +1,11 @@
-//! A Fenwick (binary indexed) tree of 0/1 occupancy flags.
+//! A Fenwick (binary indexed) tree of small counts.
 //!
-//! [`crate::queue::ShardQueue`] keeps one flag per arrival sequence number
-//! (1 = still waiting). The live position of an entry is then a prefix sum,
-//! and "the k-th oldest live entry" is a descent through the tree: both
+//! [`crate::queue::ShardQueue`] keeps one 0/1 flag per arrival sequence
+//! number (1 = still waiting). The live position of an entry is then a prefix
+//! sum, and "the k-th oldest live entry" is a descent through the tree: both
 //! O(log n), which is what lets a heartbeat report an *exact* position.
+//! [`crate::order::OthersView`] keeps one count per rank of the admission
+//! order (the other shards' waiting entries at that rank).
 //!
 //! Counts are `u32`: one shard never holds 4 billion waiting entries, and
 //! the narrower type keeps the tree at 4 bytes per slot.
@@ -27,11 +29,16 @@ impl Fenwick {
 
     /// Builds a tree from the flags in O(n) (instead of n updates).
     pub fn from_flags(len: usize, flags: impl IntoIterator<Item = bool>) -> Self {
+        Self::from_counts(len, flags.into_iter().map(u32::from))
+    }
+
+    /// Builds a tree from per-slot counts in O(n).
+    pub fn from_counts(len: usize, counts: impl IntoIterator<Item = u32>) -> Self {
         let mut fw = Self::new(len);
         let n = fw.len();
-        for (i, flag) in flags.into_iter().enumerate() {
-            assert!(i < n, "more flags than slots");
-            fw.tree[i + 1] = u32::from(flag);
+        for (i, count) in counts.into_iter().enumerate() {
+            assert!(i < n, "more counts than slots");
+            fw.tree[i + 1] = count;
         }
         for i in 1..=n {
             let parent = i + lowbit(i);
@@ -52,7 +59,7 @@ impl Fenwick {
         false
     }
 
-    /// Sets slot `i` (0-based) from 0 to 1 (`delta = 1`) or 1 to 0 (`-1`).
+    /// Adds `delta` to slot `i` (0-based); a slot never goes below zero.
     pub fn add(&mut self, i: usize, delta: i32) {
         let n = self.len();
         let mut i = i + 1;

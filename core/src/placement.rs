@@ -74,12 +74,15 @@ pub fn after_heartbeat(route: Route, heartbeat: Placement) -> Step {
 /// Where a visitor stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Placement {
-    /// In line, with a live position.
+    /// In line, with a live position (`None`: counting the people ahead,
+    /// about a tick after joining).
     Waiting {
-        position: u64,
+        position: Option<u64>,
         queue_length: u64,
         eta_seconds: u64,
         poll_after_ms: u64,
+        /// Until when the place is kept without polling ([`crate::hold`]).
+        hold_until_ms: Option<u64>,
     },
     /// In the pre-queue: no position until the lottery at the event.
     PreQueue {
@@ -115,7 +118,7 @@ impl Placement {
     pub fn of_status(status: &Status, prequeue_until: Option<u64>, now_ms: u64) -> Placement {
         match *status {
             Status::Waiting(w) => {
-                let queue_length = w.global_waiting.max(w.global_position);
+                let queue_length = w.global_waiting.max(w.global_position.unwrap_or(0));
                 match prequeue_until {
                     Some(t) => Placement::PreQueue {
                         queue_length,
@@ -127,6 +130,7 @@ impl Placement {
                         queue_length,
                         eta_seconds: w.eta_seconds,
                         poll_after_ms: w.poll_after_ms,
+                        hold_until_ms: w.hold_until_ms,
                     },
                 }
             }
@@ -175,6 +179,8 @@ impl Placement {
         let bare = |state| QueueView {
             state,
             position: 0,
+            counting: false,
+            hold_until_ms: None,
             queue_length: 0,
             eta_seconds: 0,
             poll_after_ms: 0,
@@ -185,9 +191,12 @@ impl Placement {
                 queue_length,
                 eta_seconds,
                 poll_after_ms,
+                hold_until_ms,
             } => QueueView {
                 state: "waiting",
-                position,
+                position: position.unwrap_or(0),
+                counting: position.is_none(),
+                hold_until_ms,
                 queue_length,
                 eta_seconds,
                 poll_after_ms,
@@ -199,6 +208,8 @@ impl Placement {
             } => QueueView {
                 state: "prequeue",
                 position: 0,
+                counting: false,
+                hold_until_ms: None,
                 queue_length,
                 eta_seconds,
                 poll_after_ms,
@@ -215,7 +226,16 @@ impl Placement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct QueueView {
     pub state: &'static str,
+    /// 0 while counting or in the pre-queue.
     pub position: u64,
+    /// The position is being counted (the first second after joining):
+    /// present only then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub counting: bool,
+    /// Until when (epoch ms) the place is kept without any poll: the
+    /// citizen may leave the page. Present only when there is a hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_until_ms: Option<u64>,
     pub queue_length: u64,
     pub eta_seconds: u64,
     pub poll_after_ms: u64,
@@ -233,11 +253,13 @@ mod tests {
             seq: 4,
             position: 2,
             shard_waiting: 3,
-            global_position: position,
+            global_position: Some(position),
             global_waiting,
             eta_seconds: 90,
             poll_after_ms: 5_000,
             persist_last_seen: false,
+            hold_until_ms: None,
+            persist_hold: false,
         })
     }
 
@@ -282,6 +304,15 @@ mod tests {
         assert_eq!(
             json(Placement::of_status(&waiting(3, 10), None, NOW)),
             r#"{"state":"waiting","position":3,"queue_length":10,"eta_seconds":90,"poll_after_ms":5000}"#
+        );
+        // While counting: no position yet, and the JSON says so.
+        let mut counting = waiting(3, 10);
+        if let Status::Waiting(w) = &mut counting {
+            w.global_position = None;
+        }
+        assert_eq!(
+            json(Placement::of_status(&counting, None, NOW)),
+            r#"{"state":"waiting","position":0,"counting":true,"queue_length":10,"eta_seconds":90,"poll_after_ms":5000}"#
         );
         // The shard's global count can lag its own position: never shorter
         // than the position.
@@ -363,7 +394,13 @@ mod tests {
             };
             let (p, seq) = Placement::of_join(&placed, NOW).unwrap();
             assert_eq!(seq, Some(4));
-            assert!(matches!(p, Placement::Waiting { position: 3, .. }));
+            assert!(matches!(
+                p,
+                Placement::Waiting {
+                    position: Some(3),
+                    ..
+                }
+            ));
         }
         let prequeue = JoinReply::Placed {
             outcome: JoinOutcome::Joined { seq: 4 },

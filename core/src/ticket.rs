@@ -9,7 +9,7 @@
 //! - `kid`: which key of the [`KeyRing`] signed it, `[A-Za-z0-9_-]{1,16}`.
 //! - `payload`: base64url (no padding) of compact JSON with a kind tag,
 //!   `{"k":"w",...}` for a waiting ticket, `{"k":"a",...}` for an admission
-//!   ticket (field names are short to keep the cookie small; see [`Wire`]).
+//!   ticket (field names are short to keep the cookie small; see the private `Wire` enum below).
 //! - `mac`: base64url (no padding) of HMAC-SHA256 over the exact received
 //!   bytes `v1.<kid>.<payload>`.
 //!
@@ -243,6 +243,10 @@ pub struct WaitingClaims {
     pub arrived_ms: u64,
     pub issued_ms: u64,
     pub expires_ms: u64,
+    /// The hash of the browser's secret ([`crate::client_binding`]); empty
+    /// in a ticket made without one, which the edge refuses.
+    #[serde(default)]
+    pub client: String,
 }
 
 /// Admitted: may use the protected application until `expires_ms`.
@@ -255,6 +259,9 @@ pub struct AdmissionClaims {
     pub session_id: String,
     pub not_before_ms: u64,
     pub expires_ms: u64,
+    /// As in [`WaitingClaims::client`].
+    #[serde(default)]
+    pub client: String,
 }
 
 /// The claims of either kind of ticket.
@@ -286,6 +293,14 @@ impl Claims {
         }
     }
 
+    /// The browser binding ([`crate::client_binding`]).
+    pub fn client(&self) -> &str {
+        match self {
+            Claims::Waiting(c) => &c.client,
+            Claims::Admission(c) => &c.client,
+        }
+    }
+
     /// When the ticket starts being valid (before leeway): `issued_ms` for a
     /// waiting ticket, `not_before_ms` for an admission ticket.
     pub fn not_before_ms(&self) -> u64 {
@@ -306,6 +321,7 @@ impl Claims {
 /// | both | `id`, `r`, `sh`, `exp` | `ticket_id`, `room`, `shard`, `expires_ms` |
 /// | waiting | `sq`, `arr`, `iat` | `seq`, `arrived_ms`, `issued_ms` |
 /// | admission | `sid`, `nbf` | `session_id`, `not_before_ms` |
+/// | both, optional | `cl` | `client` (absent when empty) |
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "k", deny_unknown_fields)]
 enum Wire {
@@ -318,6 +334,8 @@ enum Wire {
         arr: u64,
         iat: u64,
         exp: u64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        cl: String,
     },
     #[serde(rename = "a")]
     Admission {
@@ -327,6 +345,8 @@ enum Wire {
         sid: String,
         nbf: u64,
         exp: u64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        cl: String,
     },
 }
 
@@ -341,6 +361,7 @@ impl From<&Claims> for Wire {
                 arr: c.arrived_ms,
                 iat: c.issued_ms,
                 exp: c.expires_ms,
+                cl: c.client,
             },
             Claims::Admission(c) => Wire::Admission {
                 id: c.ticket_id,
@@ -349,6 +370,7 @@ impl From<&Claims> for Wire {
                 sid: c.session_id,
                 nbf: c.not_before_ms,
                 exp: c.expires_ms,
+                cl: c.client,
             },
         }
     }
@@ -365,6 +387,7 @@ impl From<Wire> for Claims {
                 arr,
                 iat,
                 exp,
+                cl,
             } => Claims::Waiting(WaitingClaims {
                 ticket_id: id,
                 room: r,
@@ -373,6 +396,7 @@ impl From<Wire> for Claims {
                 arrived_ms: arr,
                 issued_ms: iat,
                 expires_ms: exp,
+                client: cl,
             }),
             Wire::Admission {
                 id,
@@ -381,6 +405,7 @@ impl From<Wire> for Claims {
                 sid,
                 nbf,
                 exp,
+                cl,
             } => Claims::Admission(AdmissionClaims {
                 ticket_id: id,
                 room: r,
@@ -388,6 +413,7 @@ impl From<Wire> for Claims {
                 session_id: sid,
                 not_before_ms: nbf,
                 expires_ms: exp,
+                client: cl,
             }),
         }
     }
@@ -609,6 +635,7 @@ mod tests {
             session_id: "s-1".into(),
             not_before_ms: NOW,
             expires_ms: NOW + 600_000,
+            client: String::new(),
         }
     }
 
@@ -681,6 +708,7 @@ mod tests {
                 session_id: long.clone(),
                 not_before_ms: u64::MAX,
                 expires_ms: u64::MAX,
+                client: "c".repeat(22),
             }),
             Claims::Waiting(WaitingClaims {
                 ticket_id: long.clone(),
@@ -690,6 +718,7 @@ mod tests {
                 arrived_ms: u64::MAX,
                 issued_ms: u64::MAX,
                 expires_ms: u64::MAX,
+                client: "c".repeat(22),
             }),
         ] {
             let ring = KeyRing::parse(&format!(

@@ -10,54 +10,27 @@ use serde::{Deserialize, Serialize};
 use crate::config::ShardConfig;
 use crate::eta::EtaInfo;
 use crate::operator::{Lottery, OperatorConfig};
+use crate::order::{RankReport, Seal, ViewUpdate};
 
-/// Default number of head arrival times a summary carries until the
-/// coordinator asks for another length in its grant.
-pub const DEFAULT_HEAD_SAMPLE_LEN: u32 = 256;
-/// Upper bound on the head sample a grant may ask for.
-pub const MAX_HEAD_SAMPLE_LEN: u32 = 4096;
-/// Most buckets in a shard's arrival histogram.
-pub const HISTOGRAM_BUCKETS: usize = 64;
-
-/// Counts of waiting entries per arrival-time bucket. Buckets are
-/// `width_ms` wide (1 s times a power of two) and aligned to absolute time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArrivalHistogram {
-    /// Start of the first bucket.
-    pub start_ms: u64,
-    /// Width of every bucket.
-    pub width_ms: u64,
-    /// Waiting entries per bucket.
-    pub counts: Vec<u64>,
-}
-
-impl ArrivalHistogram {
-    /// End of the last bucket.
-    pub fn end_ms(&self) -> u64 {
-        self.start_ms + self.width_ms * self.counts.len() as u64
-    }
-
-    /// Estimated entries that arrived before `t` (uniform within a bucket).
-    pub fn count_before(&self, t: u64) -> f64 {
-        if self.counts.is_empty() || t <= self.start_ms {
-            return 0.0;
-        }
-        let b = ((t - self.start_ms) / self.width_ms) as usize;
-        let full: u64 = self.counts.iter().take(b).sum();
-        match self.counts.get(b) {
-            None => full as f64,
-            Some(&c) => {
-                let into = (t - self.start_ms - b as u64 * self.width_ms) as f64;
-                full as f64 + c as f64 * into / self.width_ms as f64
-            }
-        }
-    }
+/// The Coordinator's per-tick question: this shard's [`ShardSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub shard: u32,
+    /// The tick asking.
+    #[serde(default)]
+    pub tick_id: u64,
+    /// Tick of this shard's last summary the Coordinator took in: the shard
+    /// reports changes since then if that was its last one, else in full.
+    #[serde(default)]
+    pub received_through: Option<u64>,
+    /// Ranks the shard has not shown it applied (sent again until it has).
+    #[serde(default)]
+    pub seals: Vec<Seal>,
 }
 
 /// What one shard reports to the coordinator each tick
-/// ([`crate::queue::ShardQueue::summary`]). Bounded size: the head sample
-/// is at most [`MAX_HEAD_SAMPLE_LEN`] numbers, the histogram at most
-/// [`HISTOGRAM_BUCKETS`].
+/// ([`crate::queue::ShardQueue::summary`]). O(changes since its last
+/// summary), or O(ranks it holds) when it reports in full.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSummary {
     /// Shard index.
@@ -74,40 +47,35 @@ pub struct ShardSummary {
     pub abandoned_total: u64,
     /// Entries admitted, ever.
     pub admitted_total: u64,
-    /// Arrival times of the oldest waiting entries, oldest first, each as
-    /// the difference to the previous one (the first to
-    /// `oldest_arrival_ms`): small numbers keep the JSON short.
-    pub head_deltas_ms: Vec<u64>,
-    /// Waiting entries per arrival bucket.
-    pub histogram: ArrivalHistogram,
+    /// Live entries without a rank yet (joined since the last seal): this
+    /// tick's rank is theirs.
+    pub unranked: u64,
+    /// The highest sequence number among them.
+    pub unranked_through_seq: Option<u64>,
+    /// The highest sequence number covered by a seal applied.
+    pub sealed_through_seq: Option<u64>,
+    /// The ranked entries: changes since the summary the coordinator last
+    /// received, or all of them.
+    pub ranked: RankReport,
+    /// Live ranked entries (the coordinator checks its book against it).
+    pub ranked_waiting: u64,
+    /// Tick of the view of the other shards this shard holds.
+    pub view_tick: Option<u64>,
+    /// Entries away within their hold ([`crate::hold`]).
+    #[serde(default)]
+    pub away: u64,
+    /// Entries dropped after their hold ran out, ever.
+    #[serde(default)]
+    pub missed_total: u64,
+    /// `(rank, n)`: the away among the shard's first
+    /// [`AWAY_SCAN`] entries; a grant passes over them, so the
+    /// coordinator gives their turn to those present.
+    #[serde(default)]
+    pub away_ahead: Vec<(u64, u64)>,
 }
 
-impl ShardSummary {
-    /// Delta-encodes sorted arrival times for `head_deltas_ms`.
-    pub fn encode_head(arrivals: &[u64]) -> Vec<u64> {
-        let mut prev = arrivals.first().copied().unwrap_or(0);
-        arrivals
-            .iter()
-            .map(|&a| {
-                let d = a.saturating_sub(prev);
-                prev = a;
-                d
-            })
-            .collect()
-    }
-
-    /// Decodes `head_deltas_ms` back into arrival times.
-    pub fn head_arrivals(&self) -> Vec<u64> {
-        let mut t = self.oldest_arrival_ms.unwrap_or(0);
-        self.head_deltas_ms
-            .iter()
-            .map(|&d| {
-                t += d;
-                t
-            })
-            .collect()
-    }
-}
+/// How far down its line a shard looks for away entries each tick.
+pub const AWAY_SCAN: usize = 4_096;
 
 /// One tick's instructions for one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,19 +84,25 @@ pub struct Grant {
     pub tick_id: u64,
     /// Shard index.
     pub shard: u32,
-    /// How many of its oldest live entries the shard admits.
+    /// How many of its first entries in the admission order the shard
+    /// admits (none of a rank above `admit_through_rank`).
     pub admit: u32,
+    /// The highest rank this grant admits from.
+    #[serde(default)]
+    pub admit_through_rank: u64,
+    /// Ranks for entries that had none (applied before admitting).
+    #[serde(default)]
+    pub seals: Vec<Seal>,
+    /// The other shards' entries by rank (none while the coordinator's
+    /// book is incomplete).
+    #[serde(default)]
+    pub view: Option<ViewUpdate>,
     /// Timing rules to apply.
     pub config: ShardConfig,
-    /// `(arrival_ms, n)`: n waiting entries in other shards arrived before
-    /// `arrival_ms` (after this tick). Sorted by time.
-    pub others_before: Vec<(u64, u64)>,
     /// Waiting entries in other shards (after this tick).
     pub others_waiting: u64,
     /// Rate to turn positions into ETAs.
     pub eta: EtaInfo,
-    /// Head sample length to report in the next summary.
-    pub head_sample_len: u32,
     /// Operator settings the shard applies to new arrivals (door, schedule).
     #[serde(default)]
     pub operator: OperatorConfig,

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 use waitroom_core::coordinator::{AdmissionConfig, ConfigError};
-use waitroom_core::operator::{apply_patch, config_json, OperatorConfig, QueueMode};
+use waitroom_core::operator::{apply_patch, config_json, OperatorConfig, Pacing, QueueMode};
 
 const MAY_1_8H: u64 = 1_777_622_400_000;
 
@@ -49,6 +49,8 @@ fn a_valid_patch_changes_exactly_its_fields() {
         "new_users_per_minute": 120,
         "paused": true,
         "mode": "random",
+        "pacing": "fixed",
+        "pacing_floor_per_minute": 10,
         "prequeue_start": "2026-05-01T07:00:00Z",
         "event_start": MAY_1_8H,
         "reopen_at": "2026-05-01T10:00:00+02:00",
@@ -66,6 +68,8 @@ fn a_valid_patch_changes_exactly_its_fields() {
         o,
         OperatorConfig {
             mode: QueueMode::Random,
+            pacing: Pacing::Fixed,
+            pacing_floor_per_minute: 10,
             prequeue_start: Some(MAY_1_8H - 3_600_000),
             event_start: Some(MAY_1_8H),
             reopen_at: Some(MAY_1_8H),
@@ -78,6 +82,7 @@ fn a_valid_patch_changes_exactly_its_fields() {
     assert_eq!(shown["reopen_at"], "2026-05-01T08:00:00Z");
     assert_eq!(shown["new_users_per_minute"], 120);
     assert_eq!(shown["max_wait_minutes"], 0);
+    assert_eq!(shown["pacing"], "fixed");
     // What it shows is a patch that reproduces it.
     assert_eq!(apply(Value::Object(shown)), Ok((a, o)));
 }
@@ -117,6 +122,12 @@ fn a_value_of_the_wrong_type_is_named() {
         ("max_wait_minutes", json!(-1)),
         ("mode", json!("lifo")),
         ("mode", json!(null)),
+        ("pacing", json!("adaptive")),
+        ("pacing", json!("Origin")),
+        ("pacing", json!(null)),
+        ("pacing", json!(1)),
+        ("pacing_floor_per_minute", json!(-1)),
+        ("pacing_floor_per_minute", json!("5")),
         ("event_start", json!(true)),
         ("event_start", json!(-5)),
         ("event_start", json!(1.5)),
@@ -177,6 +188,19 @@ fn an_invalid_value_is_named_by_validation() {
         (json!({"new_users_per_minute": 0}), "new_users_per_minute"),
         (json!({"session_minutes": 0}), "session_minutes"),
         (json!({"max_wait_minutes": 100_000}), "max_wait_minutes"),
+        // The floor is below the ceiling (the default ceiling is 600).
+        (
+            json!({"pacing_floor_per_minute": 601}),
+            "pacing_floor_per_minute",
+        ),
+        (
+            json!({"pacing_floor_per_minute": 100, "new_users_per_minute": 99}),
+            "pacing_floor_per_minute",
+        ),
+        (
+            json!({"pacing_floor_per_minute": 2_000_000}),
+            "pacing_floor_per_minute",
+        ),
         // Parses, but outside 2000..2200.
         (json!({"reopen_at": "1999-12-31T23:59:59Z"}), "reopen_at"),
         (json!({"event_start": 5}), "event_start"),

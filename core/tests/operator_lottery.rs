@@ -41,7 +41,7 @@ fn run(
         let summaries: Vec<_> = q
             .iter_mut()
             .enumerate()
-            .map(|(i, s)| s.summary(i as u32, *now).0)
+            .map(|(i, s)| s.summary(&ctl.summary_request(i as u32, *tick), *now).0)
             .collect();
         let plan = ctl.tick_room(*tick, *now, &summaries, &config(), op);
         for (s, g) in q.iter_mut().zip(&plan.grants) {
@@ -73,8 +73,10 @@ fn lottery_order(seed: u64) -> Vec<u64> {
     now = E - 1_000;
     let mut order = run(&mut ctl, &mut q, &op, &mut tick, &mut now, 1);
     assert!(order.is_empty(), "the lottery tick admits nobody");
-    // Latecomers after event_start: FIFO behind the pre-queue.
+    // Latecomers after event_start, a tick apart: FIFO behind the pre-queue
+    // (within one tick the order is by shard, so they come a tick apart).
     q[1].join(5, now);
+    order.extend(run(&mut ctl, &mut q, &op, &mut tick, &mut now, 1));
     q[0].join(6, now + 1);
     order.extend(run(&mut ctl, &mut q, &op, &mut tick, &mut now, 8));
     order
@@ -129,7 +131,7 @@ fn lottery_runs_once_even_if_ticks_repeat() {
         q.join(id, P + id);
     }
     let now = E + 10;
-    let s = q.summary(0, now).0;
+    let s = q.summary(&ctl.summary_request(0, 1), now).0;
     let plan = ctl.tick_room(1, now, &[s], &config(), &op);
     assert_eq!(plan.budget, 0);
     let first = q.apply_grant(&plan.grants[0], now);
@@ -145,11 +147,17 @@ fn lottery_runs_once_even_if_ticks_repeat() {
     // The same grant again is a duplicate; the same tick id replays the plan.
     assert!(q.apply_grant(&plan.grants[0], now).duplicate);
     assert_eq!(
-        ctl.tick_room(1, now, &[q.summary(0, now).0], &config(), &op),
+        ctl.tick_room(
+            1,
+            now,
+            &[q.summary(&ctl.summary_request(0, 1), now).0],
+            &config(),
+            &op
+        ),
         plan
     );
     // Later grants carry the lottery too but do not reshuffle.
-    let s = q.summary(0, now + 1_000).0;
+    let s = q.summary(&ctl.summary_request(0, 2), now + 1_000).0;
     let next = ctl.tick_room(2, now + 1_000, &[s], &config(), &op);
     assert!(next.grants[0].lottery.is_some());
     let out = q.apply_grant(&next.grants[0], now + 1_000);
@@ -212,9 +220,9 @@ fn passthrough_admits_everyone_at_once_and_pause_still_holds() {
         paused: true,
         ..config()
     };
-    let s = q.summary(0, P + 1_000).0;
+    let s = q.summary(&ctl.summary_request(0, 1), P + 1_000).0;
     assert_eq!(ctl.tick_room(1, P + 1_000, &[s], &paused, &op).budget, 0);
-    let s = q.summary(0, P + 2_000).0;
+    let s = q.summary(&ctl.summary_request(0, 2), P + 2_000).0;
     let plan = ctl.tick_room(2, P + 2_000, &[s], &config(), &op);
     assert_eq!(plan.budget, 500);
     assert_eq!(
@@ -250,7 +258,7 @@ fn history_is_bounded_and_rates_per_minute() {
     for tick in 1..=2_000u64 {
         now += 1_000;
         q.join(tick, now);
-        let s = q.summary(0, now).0;
+        let s = q.summary(&ctl.summary_request(0, tick), now).0;
         let plan = ctl.tick_room(tick, now, &[s], &config(), &op);
         q.apply_grant(&plan.grants[0], now);
     }

@@ -1,6 +1,6 @@
 //! Unit tests of the admission protocol: duplicate ticks, config
 //! validation, restore-from-rows equivalence, the active cap, FIFO across
-//! shards, global positions.
+//! shards, exact global positions.
 
 use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, ShardSummary};
 use waitroom_core::queue::{EntryRow, ShardMeta, ShardQueue, Status};
@@ -14,6 +14,7 @@ fn config() -> AdmissionConfig {
         session_minutes: 10,
         abandon_after_seconds: 60,
         paused: false,
+        max_away_minutes: 0,
     }
 }
 
@@ -31,12 +32,27 @@ fn shards(n: usize) -> Vec<ShardQueue> {
         .collect()
 }
 
-fn summaries(shards: &mut [ShardQueue], now: u64) -> Vec<ShardSummary> {
+fn summaries(
+    ctl: &AdmissionController,
+    shards: &mut [ShardQueue],
+    tick_id: u64,
+    now: u64,
+) -> Vec<ShardSummary> {
     shards
         .iter_mut()
         .enumerate()
-        .map(|(i, s)| s.summary(i as u32, now).0)
+        .map(|(i, s)| s.summary(&ctl.summary_request(i as u32, tick_id), now).0)
         .collect()
+}
+
+/// A summary without the parts that depend on what the coordinator was
+/// told before (a restored shard reports in full and has no view yet).
+fn counts(s: &ShardSummary) -> ShardSummary {
+    ShardSummary {
+        ranked: Default::default(),
+        view_tick: None,
+        ..s.clone()
+    }
 }
 
 /// Runs one tick and applies the grants; returns admitted ids per shard.
@@ -47,7 +63,7 @@ fn tick(
     now: u64,
     config: &AdmissionConfig,
 ) -> Vec<Vec<u64>> {
-    let s = summaries(shards, now);
+    let s = summaries(ctl, shards, tick_id, now);
     let plan = ctl.tick(tick_id, now, &s, config);
     plan.grants
         .iter()
@@ -64,11 +80,11 @@ fn duplicate_tick_admits_nobody() {
     }
     let mut ctl = AdmissionController::new();
     let now = T0 + 1_000;
-    let s = summaries(&mut q, now);
+    let s = summaries(&ctl, &mut q, 1, now);
     let plan = ctl.tick(1, now, &s, &config());
     assert_eq!(plan.budget, 10);
     // The alarm fires again: same tick id, same plan, shards ignore it.
-    let s2 = summaries(&mut q, now);
+    let s2 = summaries(&ctl, &mut q, 1, now);
     let replay = ctl.tick(1, now + 5, &s2, &config());
     assert_eq!(plan, replay);
     let mut admitted = 0;
@@ -168,7 +184,7 @@ fn restore_from_rows_behaves_identically() {
     // A few ticks so there are admitted rows and a last applied tick.
     for t in 1..=3 {
         now += 1_000;
-        let s = vec![live.summary(0, now).0];
+        let s = vec![live.summary(&ctl.summary_request(0, t), now).0];
         let plan = ctl.tick(t, now, &s, &config());
         live.apply_grant(&plan.grants[0], now);
     }
@@ -187,15 +203,14 @@ fn restore_from_rows_behaves_identically() {
     }
     // Same future: a duplicate of the last tick is refused by both, and
     // the next ticks admit the same ids and expire the same ids.
-    let s = vec![live.summary(0, now).0];
-    let last = ctl.tick(3, now, &s, &config());
+    let last = ctl.last_plan().unwrap().clone();
     assert!(restored.apply_grant(&last.grants[0], now).duplicate);
     let mut ctl2 = ctl.clone();
     for t in 4..200 {
         now += 1_000;
-        let a = live.summary(0, now).0;
-        let b = restored.summary(0, now).0;
-        assert_eq!(a, b);
+        let a = live.summary(&ctl.summary_request(0, t), now).0;
+        let b = restored.summary(&ctl2.summary_request(0, t), now).0;
+        assert_eq!(counts(&a), counts(&b));
         let pa = ctl.tick(t, now, &[a], &config());
         let pb = ctl2.tick(t, now, &[b], &config());
         assert_eq!(
@@ -240,36 +255,61 @@ fn active_cap_is_never_exceeded() {
 #[test]
 fn paused_admits_nobody_and_fifo_across_shards() {
     let mut q = shards(4);
-    // Shard 3 holds the oldest arrivals, shard 0 the newest.
-    for i in 0..40u64 {
-        let shard = 3 - (i / 10) as usize;
-        q[shard].join(i, T0 + i * 10);
-    }
     let mut ctl = AdmissionController::new();
     let paused = paused();
-    let admitted = tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
+    // Shard 3's ten join first, then shard 2's, ... one tick apart: each
+    // ten are one rank of the order, shard 3's the earliest.
+    for t in 0..4u64 {
+        let shard = 3 - t as usize;
+        for i in t * 10..t * 10 + 10 {
+            q[shard].join(i, T0 + i * 10);
+        }
+        tick(&mut ctl, &mut q, t + 1, T0 + (t + 1) * 1_000, &paused);
+    }
+    let now = T0 + 5_000;
+    let admitted = tick(&mut ctl, &mut q, 5, now, &paused);
     assert!(admitted.iter().all(Vec::is_empty));
-    // Global positions: shard 0's first entry has 30 people ahead.
-    match q[0].status(30, T0 + 1_000) {
+    // Exact positions: shard 0's first entry has 30 people ahead.
+    match q[0].status(30, now) {
         Status::Waiting(w) => {
             assert_eq!(w.position, 1);
-            assert_eq!(w.global_position, 31);
+            assert_eq!(w.global_position, Some(31));
             assert_eq!(w.global_waiting, 40);
         }
         other => panic!("{other:?}"),
     }
-    let admitted = tick(&mut ctl, &mut q, 2, T0 + 2_000, &config());
-    // 10 per second: exactly shard 3's ten entries, the oldest.
+    let admitted = tick(&mut ctl, &mut q, 6, now + 1_000, &config());
+    // 10 per second: exactly shard 3's ten entries, the earliest.
     assert_eq!(admitted[3], (0..10).collect::<Vec<u64>>());
     assert!(admitted[..3].iter().all(Vec::is_empty));
-    match q[0].status(30, T0 + 2_000) {
-        Status::Waiting(w) => assert_eq!(w.global_position, 21),
+    // The other shards learn of those admissions at the next tick.
+    tick(&mut ctl, &mut q, 7, now + 2_000, &paused);
+    match q[0].status(30, now + 2_000) {
+        Status::Waiting(w) => assert_eq!(w.global_position, Some(21)),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
-fn arrival_in_an_empty_shard_queues_behind_every_other_shard() {
+fn within_one_tick_shards_go_in_index_order() {
+    let mut q = shards(3);
+    // Joined in the same second, shard 2 first by the clock.
+    q[2].join(1, T0);
+    q[1].join(2, T0 + 1);
+    q[0].join(3, T0 + 2);
+    let mut ctl = AdmissionController::new();
+    tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused());
+    let pos = |q: &[ShardQueue], s: usize, id| match q[s].status(id, T0 + 1_000) {
+        Status::Waiting(w) => w.global_position,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pos(&q, 0, 3), Some(1));
+    assert_eq!(pos(&q, 1, 2), Some(2));
+    assert_eq!(pos(&q, 2, 1), Some(3));
+}
+
+#[test]
+fn a_new_arrival_is_counting_until_the_next_tick_ranks_it() {
     let mut q = shards(4);
     for i in 0..6u64 {
         q[1 + (i % 3) as usize].join(i, T0 + i);
@@ -277,15 +317,19 @@ fn arrival_in_an_empty_shard_queues_behind_every_other_shard() {
     let mut ctl = AdmissionController::new();
     let paused = paused();
     tick(&mut ctl, &mut q, 1, T0 + 1_000, &paused);
-    // Shard 0 was empty at the tick: its first arrival is behind all six,
-    // before the next tick tells it anything about them.
     q[0].join(100, T0 + 1_500);
     match q[0].status(100, T0 + 1_500) {
         Status::Waiting(w) => {
             assert_eq!(w.position, 1);
-            assert_eq!(w.global_position, 7);
+            assert_eq!(w.global_position, None, "counting");
             assert_eq!(w.global_waiting, 7);
+            assert!(w.poll_after_ms <= 1_500);
         }
+        other => panic!("{other:?}"),
+    }
+    tick(&mut ctl, &mut q, 2, T0 + 2_000, &paused);
+    match q[0].status(100, T0 + 2_000) {
+        Status::Waiting(w) => assert_eq!(w.global_position, Some(7)),
         other => panic!("{other:?}"),
     }
 }

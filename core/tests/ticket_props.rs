@@ -40,6 +40,7 @@ fn valid_claims() -> impl Strategy<Value = (Claims, u64)> {
                     arrived_ms,
                     issued_ms: nbf,
                     expires_ms: exp,
+                    client: String::new(),
                 };
                 (Claims::Waiting(claims), now)
             },
@@ -53,6 +54,7 @@ fn valid_claims() -> impl Strategy<Value = (Claims, u64)> {
                 session_id,
                 not_before_ms: nbf,
                 expires_ms: exp,
+                client: String::new(),
             };
             (Claims::Admission(claims), now)
         },

@@ -1,6 +1,8 @@
 //! Operators' API: `/admin/stats` and `/admin/config`, behind
 //! `Authorization: Bearer <ADMIN_TOKEN>` compared in constant time
-//! (`core::admin_token`).
+//! (`core::admin_token`). An address that fails too often is refused every
+//! operator request for a minute, before its token is even compared
+//! ([`ratelimit::admin_blocked`]).
 
 use worker::*;
 
@@ -11,6 +13,7 @@ use crate::config::EdgeConfig;
 use crate::forward;
 use crate::http;
 use crate::protocol;
+use crate::ratelimit::{self, Client};
 
 /// Largest configuration patch accepted.
 const MAX_CONFIG_BODY: usize = 4 * 1024;
@@ -25,8 +28,20 @@ fn authorized(req: &Request, cfg: &EdgeConfig) -> bool {
     waitroom_core::admin_token::authorizes(&header, &cfg.admin_token)
 }
 
-pub async fn handle(mut req: Request, env: &Env, cfg: &EdgeConfig) -> Result<Response> {
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    cfg: &EdgeConfig,
+    client: &Client,
+    now_ms: u64,
+) -> Result<Response> {
+    if let Some(retry_after) = ratelimit::admin_blocked(client, now_ms) {
+        return too_many_failures(retry_after);
+    }
     if !authorized(&req, cfg) {
+        if ratelimit::admin_failed(env, client, now_ms).await {
+            return too_many_failures(ratelimit::ADMIN_BLOCK_MS / 1000);
+        }
         let resp = http::error(401, "unauthorized", "A valid operator token is required.")?;
         resp.headers().set("WWW-Authenticate", "Bearer")?;
         return Ok(resp);
@@ -68,4 +83,15 @@ pub async fn handle(mut req: Request, env: &Env, cfg: &EdgeConfig) -> Result<Res
         }
         _ => http::error(404, "not_found", "No such operator route."),
     }
+}
+
+fn too_many_failures(retry_after_s: u64) -> Result<Response> {
+    let resp = http::error(
+        429,
+        "too_many_failures",
+        "Too many failed operator logins from your network. Try again later.",
+    )?;
+    resp.headers()
+        .set("Retry-After", &retry_after_s.max(1).to_string())?;
+    Ok(resp)
 }

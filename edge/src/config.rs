@@ -78,13 +78,21 @@ impl EdgeConfig {
             .map_err(|e| worker::Error::RustError(format!("TICKET_KEYS: {e}")))?;
         let edge_origin_key = waitroom_core::decode_secret(&secret(env, "EDGE_ORIGIN_KEY")?)
             .map_err(|e| worker::Error::RustError(format!("EDGE_ORIGIN_KEY: {e}")))?;
+        let admin_token = secret(env, "ADMIN_TOKEN")?;
+        waitroom_core::admin_token::check_configured(&admin_token)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let origin_url = var(env, "ORIGIN_URL").unwrap_or_else(|| "http://127.0.0.1:8788".into());
+        let parsed = worker::Url::parse(&origin_url)
+            .map_err(|e| worker::Error::RustError(format!("ORIGIN_URL: {e}")))?;
+        waitroom_core::origin_url::check(parsed.scheme(), parsed.host_str())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         Ok(EdgeConfig {
             room: var(env, "ROOM_ID").unwrap_or_else(|| "passport".into()),
             shards: number(env, "SHARDS", 8).clamp(1, MAX_SHARDS),
             keys,
-            admin_token: secret(env, "ADMIN_TOKEN")?,
+            admin_token,
             edge_origin_key,
-            origin_url: var(env, "ORIGIN_URL").unwrap_or_else(|| "http://127.0.0.1:8788".into()),
+            origin_url,
             session_minutes: number(env, "SESSION_MINUTES", 15),
             bypass_paths: operator::parse_prefixes(
                 &var(env, "BYPASS_PATHS").unwrap_or_else(|| DEFAULT_BYPASS_PATHS.into()),

@@ -2,7 +2,11 @@
 //!
 //! Every tick (an alarm, about once a second) it asks each `QueueShard` for a
 //! summary, runs `waitroom_core::coordinator::AdmissionController`, and sends
-//! each shard its grant. Alarms are delivered at least once, so ticks carry
+//! each shard that answered its grant. A shard that does not answer keeps
+//! its people in place (its last summary stands in) while the others go on.
+//! The controller stays in this instance's memory between ticks: its book
+//! of the admission order (`waitroom_core::order`) is memory only, and a
+//! fresh instance rebuilds it from the shards' full reports in one tick. Alarms are delivered at least once, so ticks carry
 //! an id and shards apply each id once. When nobody waits and nobody is
 //! active the alarm is not re-armed; the next join wakes it
 //! (`CoordinatorRequest::Wake`); when and how often it ticks is
@@ -10,14 +14,15 @@
 //! (`PUT /admin/config`). `fetch` decodes one `CoordinatorRequest` and
 //! matches it to a `handle_*` method.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, Grant, Stored};
 use waitroom_core::operator::OperatorConfig;
 use waitroom_core::protocol::coordinator::CoordinatorRequest;
-use waitroom_core::protocol::shard::Summary;
-use waitroom_core::protocol::{ConfigPatch, RoomConfig, StatsReply, WakeReply};
+use waitroom_core::protocol::{ConfigPatch, RoomConfig, StatsReply, TickCost, WakeReply};
 use waitroom_core::timing::{self, TICK_MS};
 use worker::*;
 
@@ -34,7 +39,18 @@ const KEY_OPERATOR: &str = "operator";
 pub struct Coordinator {
     state: State,
     env: Env,
+    /// The controller of the last tick, with its in-memory book.
+    controller: RefCell<Option<AdmissionController>>,
+    /// What the last ticks cost (read by the benchmark in test builds).
+    costs: RefCell<VecDeque<TickCost>>,
+    /// Per shard, why its last summary call failed (cleared when it
+    /// answers): `/admin/stats` shows it, so a shard that cannot restore
+    /// is an error the operator sees, not a silent gap.
+    shard_errors: RefCell<Vec<Option<String>>>,
 }
+
+/// Tick costs kept.
+const COSTS_KEPT: usize = 600;
 
 fn now_ms() -> u64 {
     Date::now().as_millis()
@@ -42,7 +58,13 @@ fn now_ms() -> u64 {
 
 impl DurableObject for Coordinator {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            controller: RefCell::new(None),
+            costs: RefCell::new(VecDeque::new()),
+            shard_errors: RefCell::new(Vec::new()),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -57,8 +79,14 @@ impl DurableObject for Coordinator {
             CoordinatorRequest::Config(patch) => self.handle_config(patch).await,
             #[cfg(feature = "test-routes")]
             CoordinatorRequest::Replay(_) => protocol::reply(&self.handle_replay().await?),
+            #[cfg(feature = "test-routes")]
+            CoordinatorRequest::Costs(_) => protocol::reply(&waitroom_core::protocol::CostsReply {
+                ticks: self.costs.borrow().iter().copied().collect(),
+            }),
             #[cfg(not(feature = "test-routes"))]
-            CoordinatorRequest::Replay(_) => Response::error("not found", 404),
+            CoordinatorRequest::Replay(_) | CoordinatorRequest::Costs(_) => {
+                Response::error("not found", 404)
+            }
         }
     }
 
@@ -88,6 +116,7 @@ fn default_config(env: &Env) -> AdmissionConfig {
             d.abandon_after_seconds,
         ),
         paused: config::var(env, "PAUSED").is_some_and(|v| v == "true"),
+        max_away_minutes: config::number(env, "MAX_AWAY_MINUTES", d.max_away_minutes),
     }
 }
 
@@ -155,14 +184,24 @@ impl Coordinator {
 
     async fn handle_stats(&self) -> Result<StatsReply> {
         let controller = self.controller().await?;
-        let stats = controller
+        let mut stats = controller
             .last_plan()
             .map(|p| p.stats.clone())
             .unwrap_or_default();
+        for (row, error) in stats
+            .shards
+            .iter_mut()
+            .zip(self.shard_errors.borrow().iter())
+        {
+            row.error.clone_from(error);
+        }
+        let config = self.room_config().await?;
+        let pacing = crate::capacity::stats(&self.state, config.admission.paused).await?;
         Ok(StatsReply {
             stats,
-            config: self.room_config().await?,
+            config,
             history: controller.history().points.iter().copied().collect(),
+            pacing,
         })
     }
 
@@ -204,12 +243,24 @@ impl Coordinator {
         Ok(waitroom_core::protocol::ReplayReply { grants, replies })
     }
 
+    fn record_cost(&self, cost: TickCost) {
+        let mut costs = self.costs.borrow_mut();
+        if costs.len() == COSTS_KEPT {
+            costs.pop_front();
+        }
+        costs.push_back(cost);
+    }
+
     /// One admission tick. See the module docs.
     async fn tick(&self) -> Result<()> {
         let storage = self.state.storage();
         let config = self.config().await?;
         let operator = self.operator().await?;
-        let mut controller = self.controller().await?;
+        let cached = self.controller.borrow_mut().take();
+        let mut controller = match cached {
+            Some(c) => c,
+            None => self.controller().await?,
+        };
         // The room's random seed (lottery, random mode), drawn once; 52 bits
         // so it persists as an exact JS number.
         let fresh = u64::from_le_bytes(crate::rand::bytes::<8>()) >> 12;
@@ -217,23 +268,42 @@ impl Coordinator {
         let tick_id = storage.get::<u64>(KEY_TICK).await?.unwrap_or(0) + 1;
         let shards = self.shards();
 
-        let summaries =
-            join_all((0..shards).map(|i| protocol::shard_call(&self.env, i, Summary { shard: i })))
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>>>();
-        let summaries = match summaries {
-            Ok(s) => s,
-            Err(e) => {
-                // A shard did not answer: skip this tick (its sessions must count
-                // against the cap), try again shortly.
-                console_error!("tick {tick_id}: shard summary failed: {e}");
-                storage.set_alarm(Duration::from_millis(TICK_MS)).await?;
-                return Ok(());
-            }
-        };
+        let started = now_ms();
+        let requests: Vec<_> = (0..shards)
+            .map(|i| controller.summary_request(i, tick_id))
+            .collect();
+        let replies = join_all(
+            requests
+                .iter()
+                .zip(0..)
+                .map(|(r, i)| protocol::shard_call(&self.env, i, r.clone())),
+        )
+        .await;
+        let mut errors = Vec::with_capacity(replies.len());
+        let replies: Vec<_> = replies
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Ok(s) => {
+                    errors.push(None);
+                    Some(s)
+                }
+                Err(e) => {
+                    // Its last summary stands in; the others keep admitting.
+                    console_error!("tick {tick_id}: shard {i} summary failed: {e}");
+                    errors.push(Some(e.to_string()));
+                    None
+                }
+            })
+            .collect();
+        *self.shard_errors.borrow_mut() = errors;
         let now = now_ms();
-        let plan = controller.tick_room(tick_id, now, &summaries, &config, &operator);
+        // Closed-loop pacing: the rate this tick is what the origin can serve.
+        let known = controller.with_last_known(&replies);
+        let config =
+            crate::capacity::paced_config(&self.state, &self.env, &config, &operator, &known, now)
+                .await?;
+        let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator);
         let results = join_all(
             plan.grants
                 .iter()
@@ -246,10 +316,24 @@ impl Coordinator {
                 console_error!("tick {tick_id}: grant failed: {e}");
             }
         }
+        // Re-encoding every message costs time: only test builds count bytes.
+        #[cfg(feature = "test-routes")]
+        let bytes = requests.iter().map(json_len).sum::<usize>()
+            + replies.iter().flatten().map(json_len).sum::<usize>()
+            + plan.grants.iter().map(json_len).sum::<usize>();
+        #[cfg(not(feature = "test-routes"))]
+        let bytes = 0;
+        self.record_cost(TickCost {
+            tick_id,
+            ms: now_ms().saturating_sub(started),
+            bytes: bytes as u64,
+            waiting: plan.stats.waiting,
+        });
         let controller_json =
             serde_json::to_string(&controller).map_err(|e| Error::RustError(e.to_string()))?;
         storage.put(KEY_CONTROLLER, controller_json).await?;
         storage.put(KEY_TICK, tick_id).await?;
+        *self.controller.borrow_mut() = Some(controller);
         if let Some(ms) = timing::next_tick_in_ms(
             plan.stats.waiting,
             plan.stats.active,
@@ -260,6 +344,12 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// JSON length of one of the tick's messages, for [`TickCost`].
+#[cfg(feature = "test-routes")]
+fn json_len<T: serde::Serialize>(v: &T) -> usize {
+    serde_json::to_vec(v).map_or(0, |v| v.len())
 }
 
 fn unprocessable(field: &str, message: &str) -> Result<Response> {

@@ -1,14 +1,15 @@
 //! Forwarding admitted requests to the origin, with the admission ticket and
 //! the edge-to-origin authentication header (an HMAC over method, path,
-//! timestamp and body digest that only the edge and the origin can make).
+//! ticket, timestamp and body digest that only the edge and the origin can
+//! make).
 
 use futures_util::StreamExt;
 use waitroom_core::body_limit::{self, Verdict};
 use waitroom_core::edge_auth::{self, EDGE_AUTH_HEADER};
-use worker::{Fetch, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
 use crate::config::EdgeConfig;
-use crate::http::{self, TICKET_COOKIE};
+use crate::http::{self, CLIENT_COOKIE, TICKET_COOKIE};
 
 /// The admission ticket, for the origin to verify itself.
 pub const TICKET_HEADER: &str = "x-waitroom-ticket";
@@ -85,12 +86,14 @@ pub async fn to_origin(
             headers.set(name, &v)?;
         }
     }
-    // The client's other cookies (the per-passport key), never our ticket.
+    // The client's other cookies (the per-passport key), never our ticket
+    // or the browser secret it is bound to.
     if let Some(cookies) = req.headers().get("Cookie")? {
+        let ours = [format!("{TICKET_COOKIE}="), format!("{CLIENT_COOKIE}=")];
         let rest: Vec<&str> = cookies
             .split(';')
             .map(str::trim)
-            .filter(|c| !c.is_empty() && !c.starts_with(&format!("{TICKET_COOKIE}=")))
+            .filter(|c| !c.is_empty() && !ours.iter().any(|p| c.starts_with(p.as_str())))
             .collect();
         if !rest.is_empty() {
             headers.set("Cookie", &rest.join("; "))?;
@@ -103,13 +106,19 @@ pub async fn to_origin(
         &cfg.edge_origin_key,
         method.as_ref(),
         &path_and_query,
+        ticket.unwrap_or(""),
         now_ms,
         &body,
     );
     headers.set(EDGE_AUTH_HEADER, &auth)?;
 
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    // Never follow the origin's redirects: the request carries the ticket,
+    // the key cookie and personal data, and a redirect could send them
+    // anywhere (attack 7). The origin has no reason to redirect.
+    init.with_method(method.clone())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     if !body.is_empty() {
         init.with_body(Some(
             worker::js_sys::Uint8Array::from(body.as_slice()).into(),
@@ -118,6 +127,17 @@ pub async fn to_origin(
     let target = format!("{}{}", cfg.origin_url.trim_end_matches('/'), path_and_query);
     let upstream = Request::new_with_init(&target, &init)?;
     match Fetch::Request(upstream).send().await {
+        Ok(resp) if (300..400).contains(&resp.status_code()) => {
+            worker::console_error!(
+                "origin answered a redirect ({}); refused, not followed",
+                resp.status_code()
+            );
+            http::error(
+                502,
+                "origin_redirect",
+                "The service answered unexpectedly. Please try again later.",
+            )
+        }
         Ok(resp) => Ok(http::secure(http::mutable_copy(resp)?)),
         Err(e) => {
             worker::console_error!("origin unreachable: {e}");

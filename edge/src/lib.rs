@@ -11,6 +11,8 @@
 //!   test-only routes (feature `test-routes`).
 //! - [`queue_shard`]: the `QueueShard` Durable Object (FIFO + heartbeats, SQLite rows).
 //! - [`coordinator`]: the `Coordinator` Durable Object (admission ticks, operator config).
+//! - [`capacity`]: closed-loop pacing in the Coordinator: the origin's signed
+//!   capacity report, fetched each tick, turned into the effective rate.
 //! - [`admin`]: `/admin/*` for operators.
 //! - [`operator`]: bypass paths, closed / full answers, pre-queue page, revocations, the dashboard page.
 //! - [`forward`]: the admitted request to the origin, with edge-to-origin auth.
@@ -21,6 +23,7 @@
 //! - [`http`], [`config`], [`rand`]: helpers.
 
 pub mod admin;
+pub mod capacity;
 pub mod config;
 pub mod coordinator;
 pub mod forward;

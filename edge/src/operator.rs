@@ -99,7 +99,7 @@ pub fn refused_response(
             req,
             503,
             pages::closed(lang, &reason_text, &when(reopen_at_ms, now_ms, lang)),
-            None,
+            &[],
         )?
     };
     resp.headers().set("Retry-After", &retry.to_string())?;

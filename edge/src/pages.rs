@@ -56,16 +56,46 @@ pub struct WaitingView {
     pub eta_seconds: u64,
     pub poll_after_ms: u64,
     pub now_ms: u64,
+    /// Until when the place is kept without this page (`core::hold`).
+    pub hold_until_ms: Option<u64>,
+}
+
+/// A position, or "…" while it is being counted (position 0: the first
+/// second after joining, see `waitroom_core::order`).
+fn counted(n: u64, lang: Lang) -> String {
+    if n == 0 {
+        "…".to_string()
+    } else {
+        page::format_number(n, lang)
+    }
+}
+
+/// ` hidden` (an attribute) or nothing.
+fn hidden(yes: bool) -> String {
+    if yes {
+        " hidden".into()
+    } else {
+        String::new()
+    }
+}
+
+/// `HH:MM` of an epoch-ms instant, UTC.
+fn hhmm(ms: u64) -> String {
+    let t = page::format_utc_time(ms);
+    t[..5].to_string()
 }
 
 pub fn waiting(lang: Lang, v: &WaitingView) -> String {
     let s = strings(lang);
     let vars = [
         ("lang", lang.code().to_string()),
-        ("position", page::format_number(v.position, lang)),
+        ("position", counted(v.position, lang)),
         (
             "ahead",
-            page::format_number(v.position.saturating_sub(1), lang),
+            match v.position {
+                0 => counted(0, lang),
+                p => page::format_number(p - 1, lang),
+            },
         ),
         ("queue_length", page::format_number(v.queue_length, lang)),
         ("eta_text", page::eta_words(v.eta_seconds, &s)),
@@ -76,6 +106,25 @@ pub fn waiting(lang: Lang, v: &WaitingView) -> String {
             (v.poll_after_ms / 1000).max(5).to_string(),
         ),
         ("i18n_json", s.js_json()),
+        // Without JS the time is UTC (the page cannot know the time zone);
+        // the script rewrites it in the citizen's own.
+        (
+            "hold_time",
+            v.hold_until_ms
+                .map_or(String::new(), |h| format!("{} UTC", hhmm(h))),
+        ),
+        ("hold_ms", v.hold_until_ms.unwrap_or(0).to_string()),
+        (
+            "hold_in",
+            v.hold_until_ms.map_or(String::new(), |h| {
+                s.get("w.hold_in").unwrap_or("{eta}").replace(
+                    "{eta}",
+                    &page::eta_words(h.saturating_sub(v.now_ms) / 1000, &s),
+                )
+            }),
+        ),
+        ("hold_hidden", hidden(v.hold_until_ms.is_none())),
+        ("keep_open_hidden", hidden(v.hold_until_ms.is_some())),
     ];
     render(WAITING, &s, &vars)
 }
@@ -139,11 +188,11 @@ pub fn respond(
     req: &Request,
     status: u16,
     body: String,
-    set_cookie: Option<String>,
+    set_cookies: &[String],
 ) -> Result<worker::Response> {
     let resp = http::html(status, body)?;
-    if let Some(c) = set_cookie {
-        resp.headers().append("Set-Cookie", &c)?;
+    for c in set_cookies {
+        resp.headers().append("Set-Cookie", c)?;
     }
     if let Some(c) = lang_cookie(req) {
         resp.headers().append("Set-Cookie", &c)?;

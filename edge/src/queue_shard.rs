@@ -47,9 +47,15 @@ CREATE TABLE IF NOT EXISTS entries (
   arrived_ms INTEGER NOT NULL,
   last_seen_ms INTEGER NOT NULL,
   state TEXT NOT NULL,
-  session_expires_ms INTEGER NOT NULL
+  session_expires_ms INTEGER NOT NULL,
+  rank INTEGER NOT NULL DEFAULT 0,
+  hold_until_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+-- Every tick deletes ended sessions and ranks new rows: without these, both
+-- scanned every row (at 1,000,000 waiting over 64 shards, most of a tick's
+-- time inside workerd; see BENCHMARKS.md).
+CREATE INDEX IF NOT EXISTS entries_session_end ON entries (state, session_expires_ms);
 CREATE TABLE IF NOT EXISTS revoked (id INTEGER PRIMARY KEY, until_ms INTEGER NOT NULL);
 ";
 
@@ -68,6 +74,10 @@ struct DbRow {
     last_seen_ms: f64,
     state: String,
     session_expires_ms: f64,
+    #[serde(default)]
+    rank: f64,
+    #[serde(default)]
+    hold_until_ms: f64,
 }
 
 #[derive(Deserialize)]
@@ -89,7 +99,22 @@ pub struct QueueShard {
     unsaved_seen: RefCell<HashMap<u64, u64>>,
     /// When `unsaved_seen` was last written out.
     seen_saved_ms: Cell<u64>,
+    /// Test builds: refuse the Coordinator until then (`/__test/stall`).
+    stalled_until_ms: Cell<u64>,
+    /// Why the stored rows could not be read back, while they cannot: the
+    /// shard then refuses every request (503) instead of serving an empty
+    /// queue over rows it would later overwrite, and tries again at most
+    /// every [`RESTORE_RETRY_MS`]. The Coordinator shows the error on the
+    /// dashboard (`/admin/stats` `shards[].error`).
+    broken: RefCell<Option<String>>,
+    /// When the next restore attempt may run.
+    restore_retry_ms: Cell<u64>,
 }
+
+/// How often a shard that could not restore tries again.
+const RESTORE_RETRY_MS: u64 = 10_000;
+/// The `meta` key of the shard's own state.
+const META_KEY: &str = "shard";
 
 fn now_ms() -> u64 {
     Date::now().as_millis()
@@ -97,29 +122,20 @@ fn now_ms() -> u64 {
 
 impl DurableObject for QueueShard {
     fn new(state: State, env: Env) -> Self {
-        let sql = state.storage().sql();
-        let queue = match restore(&sql) {
-            Ok(q) => q,
-            Err(e) => {
-                // Refusing to start would lock every citizen of this shard out;
-                // log loudly and start empty rather than guess.
-                console_error!("QueueShard: could not restore from rows: {e}");
-                ShardQueue::new(ShardConfig::default())
-            }
-        };
-        let revoked = restore_revoked(&sql).unwrap_or_else(|e| {
-            console_error!("QueueShard: could not restore revocations: {e}");
-            RevocationList::new()
-        });
-        Self {
+        let shard = Self {
             state,
             env,
-            queue: RefCell::new(queue),
-            revoked: RefCell::new(revoked),
+            queue: RefCell::new(ShardQueue::new(ShardConfig::default())),
+            revoked: RefCell::new(RevocationList::new()),
             last_grant_ms: Cell::new(0),
             unsaved_seen: RefCell::new(HashMap::new()),
             seen_saved_ms: Cell::new(0),
-        }
+            stalled_until_ms: Cell::new(0),
+            broken: RefCell::new(None),
+            restore_retry_ms: Cell::new(0),
+        };
+        shard.try_restore();
+        shard
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -128,6 +144,20 @@ impl DurableObject for QueueShard {
             Ok(r) => r,
             Err(e) => return protocol::undecodable(e),
         };
+        #[cfg(feature = "test-routes")]
+        if let ShardRequest::Corrupt(r) = request {
+            return protocol::reply(&self.handle_corrupt(r)?);
+        }
+        if let Some(error) = self.restore_error() {
+            // Every place in this shard is in rows we could not read: refuse
+            // rather than answer "no such place" or admit from an empty queue.
+            return Response::error(format!("shard cannot restore: {error}"), 503);
+        }
+        let coordinator_call = matches!(request, ShardRequest::Summary(_) | ShardRequest::Grant(_));
+        if coordinator_call && now_ms() < self.stalled_until_ms.get() {
+            // A shard that stops answering (test builds set it, see Stall).
+            return Response::error("stalled", 503);
+        }
         match request {
             ShardRequest::Join(r) => protocol::reply(&self.handle_join(r).await?),
             ShardRequest::Heartbeat(r) => protocol::reply(&self.handle_heartbeat(r)?),
@@ -140,33 +170,69 @@ impl DurableObject for QueueShard {
             // The benchmark's round-trip baseline (`/__test/shard-ping`).
             #[cfg(feature = "test-routes")]
             ShardRequest::Ping(_) => protocol::reply(&waitroom_core::protocol::Pong { pong: true }),
+            #[cfg(feature = "test-routes")]
+            ShardRequest::Fill(r) => protocol::reply(&self.handle_fill(r)?),
+            #[cfg(feature = "test-routes")]
+            ShardRequest::Stall(r) => {
+                let until_ms = now_ms() + r.ms;
+                self.stalled_until_ms.set(until_ms);
+                protocol::reply(&waitroom_core::protocol::StallReply { until_ms })
+            }
+            #[cfg(feature = "test-routes")]
+            ShardRequest::Corrupt(_) => unreachable!("answered above"),
             #[cfg(not(feature = "test-routes"))]
-            ShardRequest::Ping(_) => Response::error("not found", 404),
+            ShardRequest::Ping(_)
+            | ShardRequest::Fill(_)
+            | ShardRequest::Stall(_)
+            | ShardRequest::Corrupt(_) => Response::error("not found", 404),
         }
     }
 }
 
 fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
     sql.exec(SCHEMA, None)?;
-    let meta: Option<ShardMeta> = sql
-        .exec("SELECT v FROM meta WHERE k = 'shard'", None)?
+    // Columns added since the first release: a table from before restores
+    // with them at 0 (no rank yet: the next tick gives one; no hold).
+    for column in ["rank", "hold_until_ms"] {
+        if sql
+            .exec(&format!("SELECT {column} FROM entries LIMIT 0"), None)
+            .is_err()
+        {
+            sql.exec(
+                &format!("ALTER TABLE entries ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"),
+                None,
+            )?;
+        }
+    }
+    // Seals rank the unranked rows (rank 0) up to a sequence number.
+    sql.exec(
+        "CREATE INDEX IF NOT EXISTS entries_unranked ON entries (rank, seq)",
+        None,
+    )?;
+    let stored = sql
+        .exec("SELECT v FROM meta WHERE k = ?", vec![META_KEY.into()])?
         .to_array::<DbMeta>()?
         .into_iter()
-        .next()
-        .and_then(|m| serde_json::from_str(&m.v).ok());
+        .next();
+    // Unreadable meta is an error, never "a brand-new shard": that would
+    // serve an empty queue over the rows and overwrite them.
+    let meta: Option<ShardMeta> = stored
+        .map(|m| serde_json::from_str(&m.v))
+        .transpose()
+        .map_err(|e| Error::RustError(format!("unreadable shard meta: {e}")))?;
     let Some(meta) = meta else {
         // A brand-new shard: write its meta now so that rows never exist without it.
         let q = ShardQueue::new(ShardConfig::default());
         let v = serde_json::to_string(&q.meta()).map_err(|e| Error::RustError(e.to_string()))?;
         sql.exec(
-            "INSERT OR REPLACE INTO meta (k, v) VALUES ('shard', ?)",
-            vec![v.into()],
+            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+            vec![META_KEY.into(), v.into()],
         )?;
         return Ok(q);
     };
     let rows = sql
         .exec(
-            "SELECT id, seq, arrived_ms, last_seen_ms, state, session_expires_ms FROM entries",
+            "SELECT id, seq, arrived_ms, last_seen_ms, state, session_expires_ms, rank, hold_until_ms FROM entries",
             None,
         )?
         .to_array::<DbRow>()?
@@ -179,6 +245,8 @@ fn restore(sql: &SqlStorage) -> Result<ShardQueue> {
             last_seen_ms: timing::restored_last_seen(r.last_seen_ms as u64),
             state: EntryState::from_column(&r.state),
             session_expires_ms: r.session_expires_ms as u64,
+            rank: r.rank as u64,
+            hold_until_ms: r.hold_until_ms as u64,
         });
     ShardQueue::restore(meta, rows, now_ms()).map_err(|e| Error::RustError(e.to_string()))
 }
@@ -204,11 +272,74 @@ impl QueueShard {
         self.state.storage().sql()
     }
 
+    /// Reads the queue and the revocations back from SQLite; on failure the
+    /// shard is broken until a later attempt succeeds.
+    fn try_restore(&self) {
+        let sql = self.sql();
+        let restored = restore(&sql).and_then(|q| Ok((q, restore_revoked(&sql)?)));
+        match restored {
+            Ok((queue, revoked)) => {
+                *self.queue.borrow_mut() = queue;
+                *self.revoked.borrow_mut() = revoked;
+                if self.broken.borrow_mut().take().is_some() {
+                    console_log!("QueueShard: restored after an earlier failure");
+                }
+            }
+            Err(e) => {
+                console_error!("QueueShard: cannot restore, refusing to serve: {e}");
+                *self.broken.borrow_mut() = Some(e.to_string());
+                self.restore_retry_ms.set(now_ms() + RESTORE_RETRY_MS);
+            }
+        }
+    }
+
+    /// Why this shard cannot serve, if it cannot (retrying the restore
+    /// when its time has come).
+    fn restore_error(&self) -> Option<String> {
+        if self.broken.borrow().is_some() && now_ms() >= self.restore_retry_ms.get() {
+            self.try_restore();
+        }
+        self.broken.borrow().clone()
+    }
+
+    #[cfg(feature = "test-routes")]
+    fn handle_corrupt(
+        &self,
+        r: waitroom_core::protocol::shard::Corrupt,
+    ) -> Result<waitroom_core::protocol::shard::CorruptReply> {
+        let sql = self.sql();
+        if r.on {
+            sql.exec(
+                "INSERT OR REPLACE INTO meta (k, v) SELECT 'saved-shard', v FROM meta WHERE k = ?",
+                vec![META_KEY.into()],
+            )?;
+            sql.exec(
+                "UPDATE meta SET v = '{not json' WHERE k = ?",
+                vec![META_KEY.into()],
+            )?;
+            // Until the restart the test makes next, write nothing more
+            // (a tick would store good meta over the bad).
+            *self.broken.borrow_mut() = Some("test: meta corrupted".into());
+            self.restore_retry_ms.set(u64::MAX);
+        } else {
+            sql.exec(
+                "UPDATE meta SET v = (SELECT v FROM meta WHERE k = 'saved-shard') WHERE k = ? \
+                 AND EXISTS (SELECT 1 FROM meta WHERE k = 'saved-shard')",
+                vec![META_KEY.into()],
+            )?;
+            sql.exec("DELETE FROM meta WHERE k = 'saved-shard'", None)?;
+            self.restore_retry_ms.set(0);
+        }
+        Ok(waitroom_core::protocol::shard::CorruptReply {
+            serving: self.restore_error().is_none(),
+        })
+    }
+
     fn insert_row(&self, row: &EntryRow) -> Result<()> {
         let state = row.state.as_column();
         self.sql().exec(
-            "INSERT OR REPLACE INTO entries (id, seq, arrived_ms, last_seen_ms, state, session_expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            vec![int(row.id), int(row.seq), int(row.arrived_ms), int(row.last_seen_ms), state.into(), int(row.session_expires_ms)],
+            "INSERT OR REPLACE INTO entries (id, seq, arrived_ms, last_seen_ms, state, session_expires_ms, rank, hold_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![int(row.id), int(row.seq), int(row.arrived_ms), int(row.last_seen_ms), state.into(), int(row.session_expires_ms), int(row.rank), int(row.hold_until_ms)],
         )?;
         Ok(())
     }
@@ -238,13 +369,19 @@ impl QueueShard {
     fn save_meta(&self, meta: &ShardMeta) -> Result<()> {
         let v = serde_json::to_string(meta).map_err(|e| Error::RustError(e.to_string()))?;
         self.sql().exec(
-            "INSERT OR REPLACE INTO meta (k, v) VALUES ('shard', ?)",
-            vec![v.into()],
+            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+            vec![META_KEY.into(), v.into()],
         )?;
         Ok(())
     }
 
     fn apply_changes(&self, changes: &RowChanges) -> Result<()> {
+        for seal in &changes.sealed {
+            self.sql().exec(
+                "UPDATE entries SET rank = ? WHERE state = 'waiting' AND rank = 0 AND seq <= ?",
+                vec![int(seal.rank), int(seal.through_seq)],
+            )?;
+        }
         for id in &changes.abandoned {
             self.delete_row(*id)?;
         }
@@ -299,6 +436,16 @@ impl QueueShard {
         let now = now_ms();
         let status = self.queue.borrow_mut().heartbeat(req.id, now);
         match &status {
+            Status::Waiting(w) if w.persist_hold => {
+                // A time the citizen is told: durable before the answer goes out.
+                self.sql().exec(
+                    "UPDATE entries SET hold_until_ms = ? WHERE id = ? AND state = 'waiting'",
+                    vec![int(w.hold_until_ms.unwrap_or(0)), int(req.id)],
+                )?;
+                if w.persist_last_seen {
+                    self.unsaved_seen.borrow_mut().insert(req.id, now);
+                }
+            }
             Status::Waiting(w) if w.persist_last_seen => {
                 self.unsaved_seen.borrow_mut().insert(req.id, now);
             }
@@ -368,8 +515,12 @@ impl QueueShard {
         self.save_seen(now)?;
         let summary: ShardSummary = {
             let mut q = self.queue.borrow_mut();
-            let (summary, changes) = q.summary(req.shard, now);
+            let (summary, changes) = q.summary(&req, now);
             self.apply_changes(&changes)?;
+            if !changes.sealed.is_empty() {
+                // Sequence numbers up to the seal are never handed out again.
+                self.save_meta(&q.meta())?;
+            }
             summary
         };
         // Sessions that ended are dead rows: keep storage bounded.
@@ -378,6 +529,26 @@ impl QueueShard {
             vec![int(now)],
         )?;
         Ok(summary)
+    }
+
+    /// Benchmark only: `n` synthetic waiting entries, rows written.
+    #[cfg(feature = "test-routes")]
+    fn handle_fill(
+        &self,
+        req: waitroom_core::protocol::shard::Fill,
+    ) -> Result<waitroom_core::protocol::FillReply> {
+        let now = now_ms();
+        let mut q = self.queue.borrow_mut();
+        for id in req.first_id..req.first_id + req.n {
+            if let JoinOutcome::Joined { .. } = q.join(id, now) {
+                if let Some(row) = q.row(id) {
+                    self.insert_row(&row)?;
+                }
+            }
+        }
+        Ok(waitroom_core::protocol::FillReply {
+            waiting: q.waiting_len(),
+        })
     }
 
     fn handle_grant(&self, grant: Grant) -> Result<GrantReply> {

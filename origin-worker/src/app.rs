@@ -7,7 +7,15 @@
 //! | `POST /api/passports` | edge + admission | `202 {"id","status":"queued"}` + key cookie |
 //! | `GET /api/passports/{id}` | edge + admission, same session | `{"id","status","reason"}` |
 //! | `GET /api/passports/{id}/pdf` | edge + admission, same session, key cookie | `application/pdf` |
-//! | `GET /healthz`, `GET /metrics`, `GET /.well-known/dcc/keys` | open | |
+//! | `GET /capacity?t=<ms>` | edge | the signed [`CapacityReport`] (`x-waitroom-origin-auth`) |
+//! | `GET /healthz`, `GET /.well-known/dcc/keys` | open | |
+//!
+//! `GET /metrics` is on its own listener ([`metrics_app`], `ORIGIN_METRICS_ADDR`).
+//!
+//! Every route runs under the same guards: a deadline for the whole
+//! request, body read included (`408 request_timeout`), and a process-wide
+//! limit on requests in flight (`503 overloaded` + `Retry-After`). The
+//! connection deadlines (headers, idle) are the server's, in [`crate::conn`].
 //!
 //! One admission, one passport request: a second `POST` with the same
 //! admission is `409 already_used`. The first request's id is *not* returned
@@ -17,6 +25,7 @@ use std::sync::Arc;
 
 use axum::{
     body::{to_bytes, Body},
+    error_handling::HandleErrorLayer,
     extract::{OriginalUri, Path, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
@@ -25,12 +34,18 @@ use axum::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::json;
+use tower::{
+    limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, timeout::TimeoutLayer, BoxError,
+    ServiceBuilder,
+};
+use waitroom_core::capacity::{sign_report, CapacityReport, ORIGIN_AUTH_HEADER};
 use waitroom_core::ticket::AdmissionClaims;
 
 use crate::{
     auth::{self, RELEASE_HEADER},
+    capacity::Capacity,
     config::Config,
-    crypto,
+    crypto::{self, Tag},
     error::AppError,
     metrics::Metrics,
     render::Renderer,
@@ -49,32 +64,107 @@ const ID_LEN: usize = 22;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
+    pub capacity: Capacity,
     pub metrics: Arc<Metrics>,
     pub renderer: Arc<Renderer>,
 }
 
 pub fn app(state: AppState) -> Router {
+    // Over the limit a request is shed at once (`load_shed`), not queued as
+    // a bare `ConcurrencyLimit` would: a queued request still holds its
+    // connection and memory, which is what a flood wants, while `503` +
+    // `Retry-After` lets the edge and honest clients back off. One
+    // semaphore, because `Router::layer` applies the layer to each route.
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.config.max_in_flight));
+    let guards = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(guard_error))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(slots))
+        .layer(TimeoutLayer::new(state.config.request_timeout));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
         .route("/.well-known/dcc/keys", get(dcc_keys))
+        .route("/capacity", get(capacity))
         .route("/api/passports", post(create))
         .route("/api/passports/{id}", get(status))
         .route("/api/passports/{id}/pdf", get(pdf))
         .fallback(|| async { AppError::NotFound })
+        .layer(guards)
         .with_state(state)
 }
 
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    let len = s.store.stream_len().await.ok();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(len),
-    )
+/// Maps a guard's refusal to the project's JSON errors.
+async fn guard_error(e: BoxError) -> AppError {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        AppError::RequestTimeout
+    } else if e.is::<tower::load_shed::error::Overloaded>() {
+        AppError::Overloaded
+    } else {
+        AppError::Unavailable(format!("request guard: {e}"))
+    }
+}
+
+/// The metrics listener's routes: `GET /metrics` only, no Redis command
+/// per hit (the figures from Redis are cached, see [`crate::server`]).
+pub fn metrics_app(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    m.render(),
+                )
+            }),
+        )
+        .fallback(|| async { AppError::NotFound })
+        .with_state(metrics)
 }
 
 async fn dcc_keys(State(s): State<AppState>) -> impl IntoResponse {
     Json(s.renderer.public_keys())
+}
+
+/// `GET /capacity?t=<request ms>`: for the edge only (edge auth over the
+/// path and its timestamp), answered with the figures signed for that very
+/// request ([`sign_report`]).
+async fn capacity(
+    State(s): State<AppState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let now = crate::now_ms();
+    let pq = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let key = auth::check_edge(&s.config.edge_origin_keys, &headers, "GET", pq, now, b"")
+        .inspect_err(|_| Metrics::inc(&s.metrics.auth_refused))?;
+    // Authentic from here on: the MAC covered the query.
+    let request_ms = uri
+        .0
+        .query()
+        .and_then(|q| q.strip_prefix("t="))
+        .and_then(|t| t.parse::<u64>().ok())
+        .ok_or(AppError::InvalidField {
+            field: "t",
+            message: "the request's timestamp (t=<epoch ms>) is required",
+        })?;
+    let report: CapacityReport = s.capacity.report(&s.store, now).await?;
+    let body = serde_json::to_vec(&report).expect("a report serializes");
+    let signature = sign_report(key, request_ms, now, &body);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::HeaderName::from_static(ORIGIN_AUTH_HEADER),
+                HeaderValue::from_str(&signature).expect("the signature is ASCII"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Edge auth over the (bounded) body, then the admission ticket.
@@ -103,7 +193,7 @@ async fn authorize(
         .map_err(|_| AppError::PayloadTooLarge)?;
     let pq = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     auth::check_edge(
-        &s.config.edge_origin_key,
+        &s.config.edge_origin_keys,
         headers,
         method.as_str(),
         pq,
@@ -141,15 +231,22 @@ async fn create(
     let id = URL_SAFE_NO_PAD.encode(crypto::random_bytes::<16>());
     let (secret, public) = crypto::new_passport_key();
     let plain = serde_json::to_vec(&request).expect("a validated request serializes");
-    let sealed = crypto::seal_job(&s.config.job_seal_key, &id, &plain);
+    let keys = &s.config.job_keys;
+    let session = keys.tag(Tag::Session, &claims.session_id);
+    let binding = crypto::JobBinding {
+        job_id: &id,
+        public_key: &public,
+        session: &session,
+    };
+    let sealed = keys.seal(&binding, &plain);
     s.store
         .create_job(
-            &claims.ticket_id,
+            &keys.tags(Tag::Ticket, &claims.ticket_id),
             claims.expires_ms,
             now,
             NewJob {
                 id: &id,
-                session_tag: &crypto::session_tag(&claims.session_id),
+                session_tag: &session,
                 public_key: &public,
                 sealed_payload: &sealed,
                 created_ms: now,
@@ -157,6 +254,9 @@ async fn create(
         )
         .await?;
     Metrics::inc(&s.metrics.jobs_created);
+    if let Err(e) = s.capacity.submitted().await {
+        tracing::warn!(error = ?e.kind(), "submission not counted for the capacity figures");
+    }
     tracing::info!(job = %id, "passport job queued");
 
     let cookie = format!(
@@ -200,7 +300,12 @@ async fn own_job(
         return Err(AppError::NotFound);
     }
     let job = s.store.job_view(id).await?.ok_or(AppError::NotFound)?;
-    if job.session != crypto::session_tag(&claims.session_id) {
+    let own = s
+        .config
+        .job_keys
+        .tags(Tag::Session, &claims.session_id)
+        .contains(&job.session);
+    if !own {
         return Err(AppError::NotFound);
     }
     Ok(job)

@@ -29,21 +29,40 @@ pub fn require_edge_header(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-/// Verifies the edge's MAC over method, path and query, timestamp and body.
-pub fn check_edge(
-    key: &[u8],
+/// Verifies the edge's MAC over method, path and query, the ticket header
+/// (empty if none), timestamp and body, under any of `keys` (a rotation:
+/// the edge signs with its newest).
+/// Returns the key that verified (an answer signed back uses the same).
+pub fn check_edge<'k>(
+    keys: &'k [Vec<u8>],
     headers: &HeaderMap,
     method: &str,
     path_and_query: &str,
     now_ms: u64,
     body: &[u8],
-) -> Result<(), AppError> {
+) -> Result<&'k [u8], AppError> {
     let header = headers
         .get(EDGE_AUTH_HEADER)
         .ok_or(AppError::Unauthenticated("missing edge auth header"))?
         .to_str()
         .map_err(|_| AppError::Unauthenticated("edge auth header is not ASCII"))?;
-    verify_request(key, header, method, path_and_query, now_ms, body).map_err(|e| {
+    // A ticket header that is not text cannot be what the edge signed.
+    let ticket = match headers.get(TICKET_HEADER) {
+        Some(t) => t
+            .to_str()
+            .map_err(|_| AppError::Unauthenticated("edge auth bad mac"))?,
+        None => "",
+    };
+    let mut result = Err(EdgeAuthError::BadMac);
+    for key in keys {
+        result = verify_request(key, header, method, path_and_query, ticket, now_ms, body)
+            .map(|()| key.as_slice());
+        // Only a bad MAC depends on the key; malformed or authentic-but-stale is final.
+        if result != Err(EdgeAuthError::BadMac) {
+            break;
+        }
+    }
+    result.map_err(|e| {
         AppError::Unauthenticated(match e {
             EdgeAuthError::Malformed => "edge auth malformed",
             EdgeAuthError::Stale => "edge auth stale",

@@ -42,6 +42,12 @@ pub enum AppError {
         field: &'static str,
         message: &'static str,
     },
+    /// The request (its body included) did not complete within the deadline.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// More requests in flight than `ORIGIN_MAX_IN_FLIGHT`: shed, retry later.
+    #[error("overloaded")]
+    Overloaded,
     /// A dependency (Redis) is unavailable: retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -58,7 +64,8 @@ impl AppError {
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::MalformedJson => StatusCode::BAD_REQUEST,
             AppError::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::Overloaded | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -73,6 +80,8 @@ impl AppError {
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::MalformedJson => "malformed_json",
             AppError::InvalidField { .. } => "invalid_field",
+            AppError::RequestTimeout => "request_timeout",
+            AppError::Overloaded => "overloaded",
             AppError::Unavailable(_) => "unavailable",
         }
     }
@@ -88,6 +97,8 @@ impl AppError {
             AppError::PayloadTooLarge => "request body is larger than 16 KiB",
             AppError::MalformedJson => "request body is not valid JSON",
             AppError::InvalidField { message, .. } => message,
+            AppError::RequestTimeout => "the request was not completed in time",
+            AppError::Overloaded => "too many requests in progress, retry shortly",
             AppError::Unavailable(_) => "temporarily unavailable, retry shortly",
         }
     }
@@ -129,6 +140,10 @@ impl IntoResponse for AppError {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The unread rest of the body makes the connection unusable anyway.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

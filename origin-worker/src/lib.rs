@@ -13,6 +13,8 @@
 //!   dev default.
 //! - [`server`]: wires it together: Redis connection, worker pool, HTTP
 //!   listener, graceful shutdown (`server::run(config, listener, shutdown)`).
+//! - [`conn`]: the HTTP/1.1 server loop: per-connection header and idle
+//!   deadlines that spare pooled idle connections.
 //! - [`app`]: `fn app(state) -> Router`, the HTTP routes and handlers. Tests
 //!   can drive it with `tower::ServiceExt::oneshot`.
 //! - [`auth`]: edge-to-origin authentication, then the admission ticket.
@@ -27,6 +29,8 @@
 //! - [`registry`]: the registry HTTP client: timeouts, jittered retries,
 //!   circuit breaker, and the wire types (the stand-in registry, the
 //!   `registry-sim` crate, has its own copy; a test checks they agree).
+//! - [`capacity`]: what the origin can serve (`GET /capacity` for the edge's
+//!   Coordinator): registry outcomes per second in Redis, the limit in force.
 //! - [`worker`]: the job pool: claim, verify with the registry, render,
 //!   encrypt, commit exactly once, reclaim jobs of dead workers.
 //! - [`render`]: the boundary to the passport module (PDF + EU DCC).
@@ -37,8 +41,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod capacity;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod crypto;
 pub mod error;
 pub mod metrics;

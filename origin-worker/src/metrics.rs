@@ -1,15 +1,21 @@
-//! Counters, rendered in the Prometheus text format on `GET /metrics`.
+//! Counters, rendered in the Prometheus text format on `GET /metrics` (its
+//! own listener, `ORIGIN_METRICS_ADDR`). The one figure from Redis, the
+//! stream length, is a cached gauge refreshed by the server, so a scrape
+//! (or a flood of them) costs Redis nothing.
 //! Plain atomics: a handful of counters do not need a metrics framework.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-#[derive(Default)]
 pub struct Metrics {
     pub jobs_created: AtomicU64,
     pub jobs_ready: AtomicU64,
     pub jobs_rejected: AtomicU64,
     pub jobs_failed: AtomicU64,
     pub jobs_reclaimed: AtomicU64,
+    pub rejected_not_found: AtomicU64,
+    pub rejected_mismatch: AtomicU64,
+    pub rejected_no_doses: AtomicU64,
+    pub rejected_attempt_limit: AtomicU64,
     pub pdf_downloads: AtomicU64,
     pub registry_calls: AtomicU64,
     pub registry_errors: AtomicU64,
@@ -17,6 +23,33 @@ pub struct Metrics {
     pub circuit_open: AtomicU64,
     pub auth_refused: AtomicU64,
     pub in_flight: AtomicU64,
+    /// The stream's length at the last refresh; `u64::MAX` before the first.
+    pub stream_entries: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let z = || AtomicU64::new(0);
+        Metrics {
+            jobs_created: z(),
+            jobs_ready: z(),
+            jobs_rejected: z(),
+            jobs_failed: z(),
+            jobs_reclaimed: z(),
+            rejected_not_found: z(),
+            rejected_mismatch: z(),
+            rejected_no_doses: z(),
+            rejected_attempt_limit: z(),
+            pdf_downloads: z(),
+            registry_calls: z(),
+            registry_errors: z(),
+            registry_429: z(),
+            circuit_open: z(),
+            auth_refused: z(),
+            in_flight: z(),
+            stream_entries: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Metrics {
@@ -24,7 +57,8 @@ impl Metrics {
         c.fetch_add(1, Relaxed);
     }
 
-    pub fn render(&self, stream_len: Option<u64>) -> String {
+    pub fn render(&self) -> String {
+        let stream_len = Some(self.stream_entries.load(Relaxed)).filter(|&n| n != u64::MAX);
         let mut out = String::new();
         let mut line = |name: &str, kind: &str, help: &str, v: u64| {
             out.push_str(&format!(
@@ -50,6 +84,31 @@ impl Metrics {
             "Jobs the registry did not confirm.",
             c(&self.jobs_rejected),
         );
+        // The citizen reads one message for all of these (src/worker.rs).
+        for (name, help, v) in [
+            (
+                "waitroom_origin_rejected_not_found_total",
+                "Rejections: the registry has no record of the national id.",
+                &self.rejected_not_found,
+            ),
+            (
+                "waitroom_origin_rejected_mismatch_total",
+                "Rejections: the details do not match the registry's record.",
+                &self.rejected_mismatch,
+            ),
+            (
+                "waitroom_origin_rejected_no_doses_total",
+                "Rejections: the registry holds no dose for the person.",
+                &self.rejected_no_doses,
+            ),
+            (
+                "waitroom_origin_rejected_attempt_limit_total",
+                "Rejections without a registry call: too many attempts for the national id.",
+                &self.rejected_attempt_limit,
+            ),
+        ] {
+            line(name, "counter", help, c(v));
+        }
         line(
             "waitroom_origin_jobs_failed_total",
             "counter",

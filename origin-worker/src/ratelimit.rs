@@ -8,6 +8,10 @@
 //! send at most `rate` calls per second, evenly spaced — which is what keeps
 //! a registry that counts per second from ever answering `429`.
 //!
+//! The rate is the limit in force ([`RegistryLimit`]), read at every
+//! reservation: when the registry announces a lower limit, the next slot
+//! is already spaced for it.
+//!
 //! Callers never reserve more than [`MAX_AHEAD`] into the future: when the
 //! queue of reservations is that long, the script reserves nothing and says
 //! how long to wait before asking again.
@@ -16,7 +20,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use crate::store::RedisCon;
+use crate::{capacity::RegistryLimit, store::RedisCon};
 
 pub const BUCKET_KEY: &str = "wr:ratelimit:registry";
 /// Longest a reservation may lie in the future.
@@ -42,16 +46,20 @@ return {1, wait}
 pub struct RegistryPacer {
     con: RedisCon,
     script: Script,
-    interval_us: u64,
+    limit: RegistryLimit,
 }
 
 impl RegistryPacer {
-    pub fn new(con: RedisCon, rate_per_sec: f64) -> RegistryPacer {
+    pub fn new(con: RedisCon, limit: RegistryLimit) -> RegistryPacer {
         RegistryPacer {
             con,
             script: Script::new(GCRA),
-            interval_us: (1_000_000.0 / rate_per_sec).ceil() as u64,
+            limit,
         }
+    }
+
+    fn interval_us(&self) -> u64 {
+        (1_000_000.0 / self.limit.per_sec()).ceil() as u64
     }
 
     /// Waits until this process may make one registry call.
@@ -61,7 +69,7 @@ impl RegistryPacer {
             let (granted, wait_us): (i64, i64) = self
                 .script
                 .key(BUCKET_KEY)
-                .arg(self.interval_us)
+                .arg(self.interval_us())
                 .arg(MAX_AHEAD.as_micros() as u64)
                 .invoke_async(&mut con)
                 .await?;

@@ -13,6 +13,10 @@
 //!   using rate-limit slots). After that, calls go through again; one success
 //!   closes it, one more failure re-opens it.
 //!
+//! - Capacity: every call's outcome is recorded for `GET /capacity`, and
+//!   the limit the registry announces (`ratelimit-policy`) becomes the
+//!   pacer's ([`crate::capacity`]).
+//!
 //! Callers (the worker) treat `Unavailable` as "wait and try again": a job
 //! is never lost because the registry is down.
 
@@ -23,7 +27,12 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{metrics::Metrics, ratelimit::RegistryPacer, validate::PassportRequest};
+use crate::{
+    capacity::{CallOutcome, Capacity},
+    metrics::Metrics,
+    ratelimit::RegistryPacer,
+    validate::PassportRequest,
+};
 
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const OPEN_AFTER_FAILURES: u32 = 5;
@@ -90,6 +99,7 @@ pub struct RegistryClient {
     pacer: RegistryPacer,
     breaker: Arc<Mutex<Breaker>>,
     metrics: Arc<Metrics>,
+    capacity: Capacity,
 }
 
 impl RegistryClient {
@@ -98,6 +108,7 @@ impl RegistryClient {
         timeout: Duration,
         pacer: RegistryPacer,
         metrics: Arc<Metrics>,
+        capacity: Capacity,
     ) -> RegistryClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -110,6 +121,22 @@ impl RegistryClient {
             pacer,
             breaker: Arc::new(Mutex::new(Breaker::default())),
             metrics,
+            capacity,
+        }
+    }
+
+    /// Learns the announced limit from an answer and records the outcome.
+    async fn observe(&self, resp: Option<&reqwest::Response>, outcome: CallOutcome) {
+        if let Some(policy) = resp
+            .and_then(|r| r.headers().get("ratelimit-policy"))
+            .and_then(|v| v.to_str().ok())
+        {
+            if let Some(rate) = self.capacity.limit.learn(policy) {
+                tracing::info!(rate, "registry announced a new rate limit");
+            }
+        }
+        if let Err(e) = self.capacity.record(outcome, crate::now_ms()).await {
+            tracing::warn!(error = ?e.kind(), "capacity figures not recorded");
         }
     }
 
@@ -150,7 +177,15 @@ impl RegistryClient {
             }
             self.pacer.acquire().await?;
             Metrics::inc(&self.metrics.registry_calls);
-            match self.http.post(&self.url).json(req).send().await {
+            let sent = self.http.post(&self.url).json(req).send().await;
+            let outcome = match &sent {
+                Ok(r) if r.status().as_u16() == 429 => CallOutcome::RateLimited,
+                Ok(r) if r.status().is_server_error() => CallOutcome::Failed,
+                Ok(_) => CallOutcome::Answered,
+                Err(_) => CallOutcome::Failed,
+            };
+            self.observe(sent.as_ref().ok(), outcome).await;
+            match sent {
                 Ok(resp) if resp.status().is_success() => {
                     let parsed = resp.json::<VerifyResponse>().await;
                     self.record(parsed.is_ok());

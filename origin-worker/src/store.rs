@@ -3,13 +3,17 @@
 //! | key | type | holds | lifetime |
 //! |---|---|---|---|
 //! | `wr:jobs` | stream, group `workers` | one entry per job: `job=<id>` | acked and deleted when the job ends |
-//! | `wr:job:{<id>}` | hash | `status`, `reason`, `session` (SHA-256 of the session id), `pk` (public passport key), `payload` (sealed request, removed when the job ends), `pdf` (sealed PDF), `issued` (commit count), `created_ms` | queued: job max wait + 10 min; ended: the result TTL |
-//! | `wr:admission:{<ticket_id>}` | string | the job id made with this admission | until the ticket expires (+1 min) |
+//! | `wr:job:{<id>}` | hash | `status`, `reason`, `session` (keyed hash of the session id), `pk` (public passport key), `payload` (sealed request, bound to id, `pk` and `session`; removed when the job ends), `pdf` (sealed PDF), `issued` (commit count), `created_ms` | queued: job max wait + 10 min; ended: the result TTL |
+//! | `wr:admission:{<tag>}` | string | the job id made with this admission; `<tag>`: keyed hash of the ticket id | until the ticket expires (+1 min) |
+//! | `wr:attempts:{<tag>}` | string | registry verifications for one national id; `<tag>`: its keyed hash | `NATIONAL_ID_WINDOW_SECONDS` from the first |
 //! | `wr:ratelimit:registry` | string | the shared token bucket ([`crate::ratelimit`]) | seconds |
 //!
 //! Each job's keys carry the hash tag `{<id>}`, so on a Redis Cluster a job
 //! lives in one slot and the Lua scripts below touch one key each. Nothing
-//! here is readable personal data (see [`crate::crypto`]).
+//! here is readable personal data, and no session, ticket or national id
+//! appears as itself: the `<tag>`s and `session` are keyed hashes
+//! ([`crate::crypto::JobKeys::tag`]; under every key of the ring when
+//! looking up, so a key rotation keeps them).
 //!
 //! One server or a Redis Cluster ([`RedisTarget`]): every command goes
 //! through a [`RedisCon`], which routes each command (and each pipeline, whose
@@ -38,8 +42,14 @@ pub fn job_key(id: &str) -> String {
     format!("wr:job:{{{id}}}")
 }
 
-pub fn admission_key(ticket_id: &str) -> String {
-    format!("wr:admission:{{{ticket_id}}}")
+/// `ticket_tag`: the keyed hash of the admission's ticket id.
+pub fn admission_key(ticket_tag: &str) -> String {
+    format!("wr:admission:{{{ticket_tag}}}")
+}
+
+/// `national_id_tag`: the keyed hash of a national id.
+pub fn attempts_key(national_id_tag: &str) -> String {
+    format!("wr:attempts:{{{national_id_tag}}}")
 }
 
 /// A job's life: queued → validating → rendering → ready | rejected | failed.
@@ -96,6 +106,7 @@ pub struct WorkJob {
     pub status: Status,
     pub payload: Option<Vec<u8>>,
     pub public_key: Option<[u8; 32]>,
+    pub session: Option<String>,
     pub created_ms: u64,
 }
 
@@ -107,6 +118,13 @@ pub struct NewJob<'a> {
     pub sealed_payload: &'a [u8],
     pub created_ms: u64,
 }
+
+/// One more attempt; the window starts with the first.
+const COUNT: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"#;
 
 /// Sets a non-terminal status unless the job already ended (or vanished).
 const SET_STATUS: &str = r#"
@@ -166,6 +184,19 @@ impl ConnectionLike for RedisCon {
     }
 }
 
+/// What is wrong, if Redis refused for want of (the right) credentials:
+/// waiting will not fix that, so it is not retried.
+pub fn auth_problem(e: &redis::RedisError) -> Option<&'static str> {
+    match (e.kind(), e.code()) {
+        (_, Some("NOAUTH")) => Some("authentication required"),
+        (_, Some("WRONGPASS")) | (redis::ErrorKind::AuthenticationFailed, _) => {
+            Some("wrong user name or password")
+        }
+        (_, Some("NOPERM")) => Some("this user may not run the origin's commands"),
+        _ => None,
+    }
+}
+
 impl RedisCon {
     /// Connects, retrying while Redis (for a cluster: every seed node) is
     /// not reachable yet.
@@ -174,7 +205,11 @@ impl RedisCon {
         loop {
             match RedisCon::connect_once(target).await {
                 Ok(c) => return Ok(c),
-                Err(e) if attempt < 30 && e.kind() != redis::ErrorKind::InvalidClientConfig => {
+                Err(e)
+                    if attempt < 30
+                        && e.kind() != redis::ErrorKind::InvalidClientConfig
+                        && auth_problem(&e).is_none() =>
+                {
                     attempt += 1;
                     tracing::warn!(error = ?e.kind(), attempt, "redis not reachable yet");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -232,6 +267,7 @@ pub struct Store {
     con: RedisCon,
     set_status: Script,
     finish: Script,
+    count: Script,
     queued_ttl: Duration,
 }
 
@@ -252,6 +288,7 @@ impl Store {
             con,
             set_status: Script::new(SET_STATUS),
             finish: Script::new(FINISH),
+            count: Script::new(COUNT),
             queued_ttl,
         };
         store.ensure_group().await?;
@@ -281,17 +318,31 @@ impl Store {
 
     /// Claims the admission (atomically, `SET NX`), then stores and queues
     /// the job. A second request with the same admission: `already_used`.
+    /// `ticket_tags`: the ticket id's names under each key of the ring,
+    /// newest first; the claim is made under the first, and one under any
+    /// other (made before a key rotation) counts as well.
     pub async fn create_job(
         &self,
-        ticket_id: &str,
+        ticket_tags: &[String],
         ticket_expires_ms: u64,
         now_ms: u64,
         job: NewJob<'_>,
     ) -> Result<(), AppError> {
         let mut con = self.con.clone();
         let ttl_ms = ticket_expires_ms.saturating_sub(now_ms) + ADMISSION_MARGIN_MS;
+        let (claim_tag, older) = ticket_tags.split_first().expect("a ring has a key");
+        // Not atomic with the claim below (on a Redis Cluster the names live
+        // in different slots): only two requests with one admission, racing
+        // through processes that disagree on the newest key during a rotation,
+        // could both pass.
+        for tag in older {
+            let used: bool = con.exists(admission_key(tag)).await?;
+            if used {
+                return Err(AppError::AlreadyUsed);
+            }
+        }
         let claimed: Option<String> = redis::cmd("SET")
-            .arg(admission_key(ticket_id))
+            .arg(admission_key(claim_tag))
             .arg(job.id)
             .arg("NX")
             .arg("PX")
@@ -332,7 +383,7 @@ impl Store {
         .await;
         if let Err(e) = stored {
             // Give the admission back: nothing was queued.
-            let _: Result<(), _> = con.del(admission_key(ticket_id)).await;
+            let _: Result<(), _> = con.del(admission_key(claim_tag)).await;
             let _: Result<(), _> = con.del(&key).await;
             return Err(e.into());
         }
@@ -370,13 +421,15 @@ impl Store {
             Option<String>,
             Option<Vec<u8>>,
             Option<Vec<u8>>,
+            Option<String>,
             Option<u64>,
         );
-        let (status, payload, pk, created): Fields = redis::cmd("HMGET")
+        let (status, payload, pk, session, created): Fields = redis::cmd("HMGET")
             .arg(job_key(id))
             .arg("status")
             .arg("payload")
             .arg("pk")
+            .arg("session")
             .arg("created_ms")
             .query_async(&mut con)
             .await?;
@@ -387,8 +440,42 @@ impl Store {
                 status,
                 payload,
                 public_key: pk.and_then(|k| k.try_into().ok()),
+                session,
                 created_ms: created.unwrap_or(0),
             }))
+    }
+
+    /// Counts job `id`'s attempt for its national id, once however often
+    /// the job is worked on; the number of attempts up to and including it.
+    /// `tags`: the national id's names under each key of the ring, newest
+    /// first (counted under the first; the others' counts, made before a
+    /// key rotation, are added).
+    pub async fn count_attempt(
+        &self,
+        id: &str,
+        tags: &[String],
+        window: Duration,
+    ) -> Result<u64, redis::RedisError> {
+        let mut con = self.con.clone();
+        let key = job_key(id);
+        if let Some(n) = con.hget::<_, _, Option<u64>>(&key, "attempt").await? {
+            return Ok(n);
+        }
+        let (newest, older) = tags.split_first().expect("a ring has a key");
+        let mut n: u64 = self
+            .count
+            .key(attempts_key(newest))
+            .arg(window.as_millis().max(1) as u64)
+            .invoke_async(&mut con)
+            .await?;
+        for tag in older {
+            n += con
+                .get::<_, Option<u64>>(attempts_key(tag))
+                .await?
+                .unwrap_or(0);
+        }
+        let _: () = con.hset(&key, "attempt", n).await?;
+        Ok(n)
     }
 
     /// Moves an open job to `status`; false if it already ended.

@@ -18,7 +18,20 @@
 //! # What the registry's answer means
 //!
 //! Rejected, failed, wait or render: `waitroom_core::registry_verdict`
-//! decides; this module only acts on it.
+//! decides; this module only acts on it. Every rejection reads the same to
+//! the citizen ([`REJECTED`]): which one it was (no record, details that do
+//! not match, no dose, too many attempts) would tell whoever holds a
+//! national id whether it exists and whose it is, so the detail goes only
+//! to the log and the metrics.
+//!
+//! # Attempts per national id
+//!
+//! Before asking the registry, a job counts one attempt for its national id
+//! ([`Store::count_attempt`]: a counter named by a keyed hash of the id,
+//! living `NATIONAL_ID_WINDOW_SECONDS` from its first attempt). Past
+//! `NATIONAL_ID_MAX_ATTEMPTS` the job is rejected without a registry call,
+//! in the same words as any rejection, so guessing the name and date of
+//! birth that go with a national id stops after a few tries.
 //!
 //! # Shutdown
 //!
@@ -40,13 +53,54 @@ use tokio::{
 use waitroom_core::registry_verdict::{verdict, JobEnd, RegistryAnswer, Verdict};
 
 use crate::{
-    crypto,
+    crypto::{self, Tag},
     metrics::Metrics,
     registry::{RegistryClient, RegistryError, VerifyRequest, VerifyResponse},
     render::Renderer,
     store::{Status, Store},
     validate::PassportRequest,
 };
+
+/// What the citizen reads for every rejection, whatever the cause.
+pub const REJECTED: &str = "the vaccination registry could not confirm these details";
+
+/// Why a job was rejected: for the operator's log and metrics only.
+#[derive(Debug, Clone, Copy)]
+enum Rejection {
+    NotFound,
+    Mismatch,
+    NoDoses,
+    AttemptLimit,
+}
+
+impl Rejection {
+    fn of(reason: &str) -> Rejection {
+        use waitroom_core::registry_verdict::{MISMATCH, NOT_FOUND};
+        match reason {
+            NOT_FOUND => Rejection::NotFound,
+            MISMATCH => Rejection::Mismatch,
+            _ => Rejection::NoDoses,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Rejection::NotFound => "not_found",
+            Rejection::Mismatch => "mismatch",
+            Rejection::NoDoses => "no_doses",
+            Rejection::AttemptLimit => "attempt_limit",
+        }
+    }
+
+    fn counter(self, m: &Metrics) -> &std::sync::atomic::AtomicU64 {
+        match self {
+            Rejection::NotFound => &m.rejected_not_found,
+            Rejection::Mismatch => &m.rejected_mismatch,
+            Rejection::NoDoses => &m.rejected_no_doses,
+            Rejection::AttemptLimit => &m.rejected_attempt_limit,
+        }
+    }
+}
 
 /// How long an idle dispatcher sleeps before polling the stream again.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -59,10 +113,13 @@ pub struct Deps {
     pub registry: RegistryClient,
     pub renderer: Arc<Renderer>,
     pub metrics: Arc<Metrics>,
-    pub seal_key: [u8; 32],
+    pub job_keys: crypto::JobKeys,
     pub result_ttl: Duration,
     pub claim_timeout: Duration,
     pub max_wait: Duration,
+    /// Registry verifications per national id and window.
+    pub max_attempts: u64,
+    pub attempt_window: Duration,
     pub concurrency: usize,
     /// This process's name in the consumer group.
     pub consumer: String,
@@ -192,6 +249,25 @@ async fn finish(
     Ok(Outcome::Done)
 }
 
+/// Ends a job rejected: [`REJECTED`] to the citizen, `why` to the operator.
+async fn reject(deps: &Deps, id: &str, why: Rejection) -> Result<Outcome, redis::RedisError> {
+    if deps
+        .store
+        .finish(id, Status::Rejected, REJECTED, None, deps.result_ttl)
+        .await?
+    {
+        Metrics::inc(&deps.metrics.jobs_rejected);
+        Metrics::inc(why.counter(&deps.metrics));
+        tracing::info!(
+            job = id,
+            status = "rejected",
+            why = why.as_str(),
+            "job ended"
+        );
+    }
+    Ok(Outcome::Done)
+}
+
 async fn handle(
     deps: &Deps,
     id: &str,
@@ -204,12 +280,27 @@ async fn handle(
     if job.status.is_terminal() {
         return Ok(Outcome::Done);
     }
-    let (Some(payload), Some(public_key)) = (job.payload, job.public_key) else {
+    let (Some(payload), Some(public_key), Some(session)) =
+        (job.payload, job.public_key, job.session)
+    else {
         return finish(deps, id, Status::Failed, "the request data is incomplete").await;
     };
-    let Some(req) = crypto::open_job(&deps.seal_key, id, &payload)
+    // Bound to this job's pk and session: if either was swapped in Redis
+    // (to have someone else's passport sealed to another key), it fails here.
+    let binding = crypto::JobBinding {
+        job_id: id,
+        public_key: &public_key,
+        session: &session,
+    };
+    let Some(req) = deps
+        .job_keys
+        .open(&binding, &payload)
         .and_then(|plain| serde_json::from_slice::<PassportRequest>(&plain).ok())
     else {
+        tracing::warn!(
+            job = id,
+            "sealed request does not open: tampered, or sealed with a key not in JOB_SEAL_KEY"
+        );
         return finish(
             deps,
             id,
@@ -218,6 +309,17 @@ async fn handle(
         )
         .await;
     };
+    let attempt = deps
+        .store
+        .count_attempt(
+            id,
+            &deps.job_keys.tags(Tag::NationalId, &req.national_id),
+            deps.attempt_window,
+        )
+        .await?;
+    if attempt > deps.max_attempts {
+        return reject(deps, id, Rejection::AttemptLimit).await;
+    }
     deps.store.set_status(id, Status::Validating, "").await?;
 
     let verify = VerifyRequest::from(&req);
@@ -244,13 +346,14 @@ async fn handle(
         };
         match verdict(answer, job.created_ms, crate::now_ms(), max_wait_ms) {
             Verdict::Issue(doses) => break doses,
-            Verdict::End { status, reason } => {
-                let status = match status {
-                    JobEnd::Rejected => Status::Rejected,
-                    JobEnd::Failed => Status::Failed,
-                };
-                return finish(deps, id, status, reason).await;
-            }
+            Verdict::End {
+                status: JobEnd::Rejected,
+                reason,
+            } => return reject(deps, id, Rejection::of(reason)).await,
+            Verdict::End {
+                status: JobEnd::Failed,
+                reason,
+            } => return finish(deps, id, Status::Failed, reason).await,
             Verdict::Wait { reason } => {
                 if attempt == 0 {
                     tracing::info!(

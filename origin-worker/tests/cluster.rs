@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use origin_worker::{
+    crypto::Tag,
     ratelimit::BUCKET_KEY,
     store::{admission_key, job_key, JOB_STREAM},
 };
@@ -89,6 +90,7 @@ fn admission_with_id(secrets: &Secrets, ticket_id: &str, session: &str) -> Strin
             session_id: session.into(),
             not_before_ms: now_ms().saturating_sub(1000),
             expires_ms: now_ms() + 15 * 60_000,
+            client: String::new(),
         }),
     )
 }
@@ -120,7 +122,13 @@ async fn cluster_happy_path_single_use_and_keys_on_several_nodes() {
     let mut i = 0;
     let ticket_id = loop {
         let id = format!("cluster-ticket-{i}");
-        if owner_of(&admission_key(&id), &owners).await != stream_node {
+        if owner_of(
+            &admission_key(&secrets.job_keys.tag(Tag::Ticket, &id)),
+            &owners,
+        )
+        .await
+            != stream_node
+        {
             break id;
         }
         i += 1;
@@ -155,7 +163,7 @@ async fn cluster_happy_path_single_use_and_keys_on_several_nodes() {
 
     // Where the keys are: each on the node owning its slot, and not all on one.
     let job = job_key(&id);
-    let admission = admission_key(&ticket_id);
+    let admission = admission_key(&secrets.job_keys.tag(Tag::Ticket, &ticket_id));
     let mut by_node = Vec::new();
     for &p in &PORTS {
         let keys = keys_on(p).await;

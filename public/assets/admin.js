@@ -36,23 +36,42 @@
   }
   function num(n, digits) { return (Number(n) || 0).toFixed(digits || 0); }
 
+  var REASONS = {
+    fixed: 'fixed rate (operator)',
+    origin_silent: 'no report from the origin: fixed rate',
+    registry_unreachable: 'registry unreachable: paused',
+    registry_pace: "following the registry's limit",
+    registry_degraded: 'registry failing: following what it completes',
+    draining_backlog: 'draining the origin backlog',
+    ceiling: 'at the ceiling (new users per minute)',
+    floor: 'at the floor',
+    paused: 'paused by the operator'
+  };
   function render(d) {
     $('waiting').textContent = num(d.waiting);
     $('active').textContent = num(d.active);
     $('admitted-per-min').textContent = num(d.admitted_per_min, 1);
     $('abandoned-per-min').textContent = num(d.abandoned_per_min, 1);
+    $('away').textContent = num(d.away);
+    $('missed').textContent = num(d.missed_turn);
     $('oldest-wait').textContent = secs(d.oldest_wait_seconds);
     $('eta-new').textContent = secs(d.eta_new_arrival_seconds);
     var c = d.config || {};
     $('mode-now').textContent = (c.mode || 'fifo') + (c.paused ? ' (paused)' : '');
     var ph = d.phase || { phase: 'open' };
     $('phase').textContent = ph.phase === 'pre_queue' ? 'pre-queue' : ph.phase === 'not_open' ? 'not open' : 'open';
+    $('effective-rate').textContent = num(d.effective_rate_per_min);
+    $('pacing-reason').textContent = REASONS[d.pacing_reason] || d.pacing_reason || '–';
+    $('origin-backlog').textContent = d.origin_backlog == null ? '–' : num(d.origin_backlog);
+    $('registry-limit').textContent = d.registry_limit_per_s == null ? '–' : num(d.registry_limit_per_s, 1);
     var body = $('shards').tBodies[0];
     while (body.firstChild) body.removeChild(body.firstChild);
     (d.shards || []).forEach(function (s) {
       var tr = document.createElement('tr');
-      [s.shard, s.waiting, s.active, s.granted, s.oldest_wait_seconds, s.last_applied_tick == null ? '–' : s.last_applied_tick]
+      var state = s.error ? 'ERROR: ' + s.error : s.answered === false ? 'not answering' : 'ok';
+      [s.shard, s.waiting, s.active, s.granted, s.oldest_wait_seconds, s.last_applied_tick == null ? '–' : s.last_applied_tick, state]
         .forEach(function (v) { var td = document.createElement('td'); td.textContent = String(v); tr.appendChild(td); });
+      if (s.error || s.answered === false) tr.className = 'shard-down';
       body.appendChild(tr);
     });
     chart(d.history || []);
@@ -81,11 +100,12 @@
     cv.setAttribute('data-points', String(points.length));
   }
 
-  var FIELDS = ['new_users_per_minute', 'total_active_users', 'session_minutes', 'abandon_after_seconds', 'max_wait_minutes'];
+  var FIELDS = ['new_users_per_minute', 'total_active_users', 'session_minutes', 'abandon_after_seconds', 'max_away_minutes', 'max_wait_minutes', 'pacing_floor_per_minute'];
   var TIMES = ['prequeue_start', 'event_start', 'reopen_at'];
   function fillForm(c) {
     var f = $('config');
     f.elements.mode.value = c.mode || 'fifo';
+    f.elements.pacing.value = c.pacing || 'origin';
     f.elements.paused.checked = !!c.paused;
     FIELDS.forEach(function (k) { f.elements[k].value = c[k] == null ? '' : c[k]; });
     TIMES.forEach(function (k) { f.elements[k].value = c[k] || ''; });
@@ -113,7 +133,7 @@
 
   $('config').addEventListener('submit', function (e) {
     e.preventDefault();
-    var f = e.target, patch = { mode: f.elements.mode.value, paused: f.elements.paused.checked };
+    var f = e.target, patch = { mode: f.elements.mode.value, pacing: f.elements.pacing.value, paused: f.elements.paused.checked };
     FIELDS.forEach(function (k) { if (f.elements[k].value !== '') patch[k] = Number(f.elements[k].value); });
     TIMES.forEach(function (k) { patch[k] = f.elements[k].value.trim() || null; });
     var out = $('config-result');

@@ -42,7 +42,67 @@
 
   function utcNow() { return new Date().toISOString().slice(11, 19); }
 
+  /* The hold: until then the place is kept without this page. It only
+     ever moves later; shown in the citizen's own time zone. */
+  var hold = 0, notifyOn = false;
+  function showHold(ms) {
+    ms = Number(ms) || 0;
+    if (ms > hold) hold = ms;
+    var held = hold > Date.now();
+    $('hold').hidden = !held;
+    $('keep-open').hidden = held;
+    if (!held) return;
+    var at = new Date(hold);
+    $('hold-time').textContent = at.toLocaleTimeString(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' });
+    $('hold-time').setAttribute('datetime', at.toISOString());
+    $('hold-in').textContent = t('js.hold_in', { eta: W.etaWords(Math.max(0, (hold - Date.now()) / 1000)) });
+    $('remind').hidden = false;
+    $('notify').hidden = notifyOn || !('Notification' in window) || Notification.permission === 'denied';
+  }
+
+  /* "Add a reminder": an .ics made here, nothing stored anywhere. */
+  function icsText(text) { return String(text).replace(/[\\;,]/g, function (c) { return '\\' + c; }); }
+  function icsTime(ms) { return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''); }
+  function remind() {
+    var start = Math.max(Date.now(), hold - 10 * 60000);
+    var lines = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//waitroom//EN', 'BEGIN:VEVENT',
+      'UID:' + hold + '-' + Math.floor(Math.random() * 1e9) + '@waitroom', 'DTSTAMP:' + icsTime(Date.now()),
+      'DTSTART:' + icsTime(start), 'DTEND:' + icsTime(hold),
+      'SUMMARY:' + icsText(t('js.ics_title')), 'DESCRIPTION:' + icsText(t('js.ics_text') + ' ' + location.origin + '/'),
+      'BEGIN:VALARM', 'TRIGGER:-PT5M', 'ACTION:DISPLAY', 'DESCRIPTION:' + icsText(t('js.ics_title')), 'END:VALARM',
+      'END:VEVENT', 'END:VCALENDAR'];
+    var a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([lines.join('\r\n') + '\r\n'], { type: 'text/calendar' }));
+    a.download = 'come-back.ics';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+  $('remind').addEventListener('click', remind);
+  $('notify').addEventListener('click', function () {
+    Notification.requestPermission().then(function (p) {
+      notifyOn = p === 'granted';
+      $('notify').hidden = true;
+      if (notifyOn) say(t('js.notify_on'));
+    });
+  });
+  function notifyAdmitted() {
+    if (!notifyOn || !document.hidden) return;
+    try { new Notification(t('js.notify_title'), { body: t('js.notify_body') }); } catch (e) { /* not allowed here */ }
+  }
+  showHold($('hold-time').getAttribute('data-ms'));
+
   function show(d) {
+    showHold(d.hold_until_ms);
+    if (d.counting) {
+      /* The first second after joining: the place is being counted. */
+      $('position').textContent = '\u2026';
+      $('ahead').textContent = '\u2026';
+      if (d.queue_length != null) $('queue-length').textContent = W.fmt(d.queue_length);
+      if (d.eta_seconds != null) $('eta').textContent = W.etaWords(d.eta_seconds);
+      $('updated').textContent = utcNow();
+      return;
+    }
     var pos = Math.max(0, Math.floor(Number(d.position) || 0));
     if (pos > joinPosition) joinPosition = pos;
     position = pos;
@@ -77,6 +137,7 @@
     if (d.state === 'admitted') {
       active = false;
       say(t('js.announce_admitted'));
+      notifyAdmitted();
       /* The edge now serves the form at the same address. */
       location.reload();
       return;
@@ -98,11 +159,16 @@
     schedule(ms);
   }
 
+  /* Each poll has a generation: one left hanging by a frozen or sleeping
+     page is superseded on wake-up, and its late answer ignored. */
+  var pollGen = 0;
   function poll() {
     if (!active || inFlight) return;
     inFlight = true;
     lastPoll = Date.now();
+    var gen = ++pollGen;
     W.request('/queue/status').then(function (res) {
+      if (gen !== pollGen) return;
       inFlight = false;
       if (res.status === 429) {
         var s = W.retryAfter(res, 30);
@@ -117,7 +183,7 @@
       }
       if (!res.ok) throw new Error('HTTP ' + res.status);
       return res.json().then(onData);
-    }).catch(function () { inFlight = false; if (active) onFailure(); });
+    }).catch(function () { if (gen !== pollGen) return; inFlight = false; if (active) onFailure(); });
   }
 
   function switchTo(which) {
@@ -180,11 +246,21 @@
   /* A phone waking up or a tab coming back: check in at once rather than
      waiting for a timer the browser may have throttled. */
   function wake() {
-    if (active && !inFlight && Date.now() - lastPoll > 5000) { clearTimeout(timer); poll(); }
+    if (active && Date.now() - lastPoll > 5000) { clearTimeout(timer); inFlight = false; poll(); }
   }
   document.addEventListener('visibilitychange', function () { if (!document.hidden) wake(); });
   window.addEventListener('online', wake);
   window.addEventListener('pageshow', function (e) { if (e.persisted) wake(); });
+  /* Resumed after the browser froze the page (Page Lifecycle), or after the
+     device slept: a one-second ticker that sees the clock jump wakes too,
+     for browsers that send no event. */
+  document.addEventListener('resume', wake);
+  var lastBeat = Date.now();
+  setInterval(function () {
+    var now = Date.now();
+    if (now - lastBeat > 5000) wake();
+    lastBeat = now;
+  }, 1000);
 
   schedule(DEFAULT_POLL_MS);
 })();

@@ -18,8 +18,19 @@
 //!
 //! - `POST /verify` with [`VerifyRequest`] → `200` [`VerifyResponse`]
 //!   (`vaccinated` with dose records, `not_found`, or `mismatch`); `429`
-//!   past the rate limit; `503` for injected failures.
-//! - `GET /stats` → counters, including `rate_limited` (429s answered).
+//!   past the rate limit; `503` for injected failures and while down. Every
+//!   answer announces the limit: `ratelimit-policy: <quota>;w=<seconds>`
+//!   (the IETF RateLimit header fields' form).
+//! - `PUT /control` `{"rate_per_sec":N,"down":bool,"notice_ms":N}` (each
+//!   optional; loopback clients only, else `403`): changes the limit or
+//!   takes the registry down at run time, for tests and benchmarks. A raised
+//!   limit applies at once; a lowered one is announced at once and enforced
+//!   `notice_ms` later (default [`DEFAULT_NOTICE_MS`]), as a registry that
+//!   announces its limit must, or a client already sending at the old pace
+//!   could not avoid a `429`. Answers the control state; `422` naming the
+//!   field for a bad value, `400` for a body that is not a JSON object.
+//! - `GET /stats` → counters, including `rate_limited` (429s answered), the
+//!   announced `rate_per_sec` and `down`.
 //! - `GET /citizens/sample?n=N` → N citizens it confirms (N ≤ 1000).
 //! - `GET /healthz`.
 //!
@@ -59,10 +70,10 @@ use std::{
 };
 
 use axum::{
-    extract::{Query, State},
+    extract::{ConnectInfo, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
@@ -103,6 +114,11 @@ pub enum VerifyResponse {
     NotFound,
     Mismatch,
 }
+
+/// How long a lowered limit is announced before it is enforced.
+pub const DEFAULT_NOTICE_MS: u64 = 2_000;
+/// Highest limit `PUT /control` accepts.
+const MAX_RATE_PER_SEC: f64 = 1_000_000.0;
 
 pub const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /// Most citizens one sample call returns.
@@ -303,6 +319,7 @@ struct Counters {
     rate_limited: AtomicU64,
     failures: AtomicU64,
     bad_requests: AtomicU64,
+    down_refused: AtomicU64,
 }
 
 struct Bucket {
@@ -310,20 +327,61 @@ struct Bucket {
     at: Instant,
 }
 
+/// What `PUT /control` changes.
+#[derive(Debug, Clone, Copy)]
+struct Control {
+    /// The limit announced.
+    announced: f64,
+    /// The limit enforced, until `lowered` takes over.
+    enforced: f64,
+    /// A lowered limit and when it is enforced.
+    lowered: Option<(f64, Instant)>,
+    down: bool,
+}
+
+impl Control {
+    /// The limit enforced at `now`.
+    fn enforced(&mut self, now: Instant) -> f64 {
+        if let Some((rate, at)) = self.lowered {
+            if now >= at {
+                self.enforced = rate;
+                self.lowered = None;
+            }
+        }
+        self.enforced
+    }
+}
+
 struct Sim {
     config: SimConfig,
     counters: Counters,
     bucket: Mutex<Bucket>,
+    control: Mutex<Control>,
     rng: Mutex<SeededRng>,
 }
 
 impl Sim {
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().expect("control lock")
+    }
+
+    /// `ratelimit-policy`: the announced limit as a quota per window
+    /// (a fractional rate over 10 s).
+    fn policy(&self) -> String {
+        let rate = self.control().announced;
+        if rate.fract() == 0.0 {
+            format!("{rate:.0};w=1")
+        } else {
+            format!("{:.0};w=10", rate * 10.0)
+        }
+    }
+
     fn take_token(&self) -> bool {
-        let mut b = self.bucket.lock().expect("bucket lock");
         let now = Instant::now();
-        let cap = self.config.rate_per_sec.max(1.0);
-        b.tokens =
-            (b.tokens + now.duration_since(b.at).as_secs_f64() * self.config.rate_per_sec).min(cap);
+        let rate = self.control().enforced(now);
+        let mut b = self.bucket.lock().expect("bucket lock");
+        let cap = rate.max(1.0);
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(cap);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -340,6 +398,12 @@ pub fn app(config: SimConfig) -> Router {
             tokens: config.rate_per_sec.max(1.0),
             at: Instant::now(),
         }),
+        control: Mutex::new(Control {
+            announced: config.rate_per_sec,
+            enforced: config.rate_per_sec,
+            lowered: None,
+            down: false,
+        }),
         rng: Mutex::new(SeededRng::new(config.seed)),
         counters: Counters::default(),
         config,
@@ -347,14 +411,31 @@ pub fn app(config: SimConfig) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/verify", post(verify))
+        .route("/control", put(control))
         .route("/stats", get(stats))
         .route("/citizens/sample", get(sample))
         .with_state(sim)
 }
 
 async fn verify(State(sim): State<Arc<Sim>>, body: axum::body::Bytes) -> Response {
+    let mut resp = answer(&sim, body).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&sim.policy()) {
+        resp.headers_mut().insert("ratelimit-policy", v);
+    }
+    resp
+}
+
+async fn answer(sim: &Sim, body: axum::body::Bytes) -> Response {
     let c = &sim.counters;
     c.requests.fetch_add(1, Relaxed);
+    if sim.control().down {
+        c.down_refused.fetch_add(1, Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable"})),
+        )
+            .into_response();
+    }
     if !sim.take_token() {
         c.rate_limited.fetch_add(1, Relaxed);
         tracing::warn!("rate limit exceeded: 429");
@@ -412,8 +493,82 @@ async fn stats(State(sim): State<Arc<Sim>>) -> impl IntoResponse {
         "rate_limited": v(&c.rate_limited),
         "failures": v(&c.failures),
         "bad_requests": v(&c.bad_requests),
-        "rate_per_sec": sim.config.rate_per_sec,
+        "down_refused": v(&c.down_refused),
+        "rate_per_sec": sim.control().announced,
+        "down": sim.control().down,
     }))
+}
+
+fn unprocessable(field: &str, message: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({"error": "invalid_field", "field": field, "message": message})),
+    )
+        .into_response()
+}
+
+/// `PUT /control` (see the crate docs).
+async fn control(
+    State(sim): State<Arc<Sim>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "forbidden", "message": "control is for loopback clients"})),
+        )
+            .into_response();
+    }
+    let Ok(serde_json::Value::Object(patch)) = serde_json::from_slice(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "malformed_json", "message": "send a JSON object"})),
+        )
+            .into_response();
+    };
+    let (mut rate, mut down, mut notice_ms) = (None, None, DEFAULT_NOTICE_MS);
+    for (field, value) in &patch {
+        match field.as_str() {
+            "rate_per_sec" => match value.as_f64() {
+                Some(r) if r > 0.0 && r <= MAX_RATE_PER_SEC => rate = Some(r),
+                _ => return unprocessable(field, "must be a number above 0 and at most 1000000"),
+            },
+            "down" => match value.as_bool() {
+                Some(d) => down = Some(d),
+                None => return unprocessable(field, "must be true or false"),
+            },
+            "notice_ms" => match value.as_u64() {
+                Some(n) if n <= 600_000 => notice_ms = n,
+                _ => return unprocessable(field, "must be between 0 and 600000"),
+            },
+            _ => return unprocessable(field, "is not a control field"),
+        }
+    }
+    let now = Instant::now();
+    let state = {
+        let mut c = sim.control();
+        if let Some(rate) = rate {
+            let enforced = c.enforced(now);
+            c.announced = rate;
+            if rate >= enforced || notice_ms == 0 {
+                c.enforced = rate;
+                c.lowered = None;
+            } else {
+                c.lowered = Some((rate, now + Duration::from_millis(notice_ms)));
+            }
+        }
+        if let Some(down) = down {
+            c.down = down;
+        }
+        *c
+    };
+    tracing::info!(
+        rate = state.announced,
+        down = state.down,
+        "registry-sim control changed"
+    );
+    Json(json!({"rate_per_sec": state.announced, "down": state.down})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -476,7 +631,8 @@ pub async fn main() -> ExitCode {
         }
     };
     tracing::info!(addr = %config.addr, rate = config.rate_per_sec, "registry-sim listening");
-    match axum::serve(listener, app(config))
+    let service = app(config).into_make_service_with_connect_info::<SocketAddr>();
+    match axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
     {

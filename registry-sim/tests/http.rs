@@ -22,8 +22,16 @@ impl Drop for Sim {
 }
 
 fn start(port: u16, env: &[(&str, &str)]) -> Sim {
+    start_with(&format!("127.0.0.1:{port}"), port, env)
+}
+
+fn start_on(addr: &str, port: u16) -> Sim {
+    start_with(addr, port, &[])
+}
+
+fn start_with(addr: &str, port: u16, env: &[(&str, &str)]) -> Sim {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_registry-sim"));
-    cmd.env("REGISTRY_SIM_ADDR", format!("127.0.0.1:{port}"))
+    cmd.env("REGISTRY_SIM_ADDR", addr)
         .env("REGISTRY_SIM_SEED", "42")
         .env("REGISTRY_SIM_LATENCY_MS", "0")
         .stdout(Stdio::null());
@@ -40,6 +48,30 @@ fn start(port: u16, env: &[(&str, &str)]) -> Sim {
         std::thread::sleep(Duration::from_millis(20));
     }
     sim
+}
+
+/// `PUT /control`: (status, body).
+async fn control(port: u16, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/control"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// The `ratelimit-policy` header of a `POST /verify` answer, and its status.
+async fn policy(port: u16, body: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/verify"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let p = r.headers()["ratelimit-policy"].to_str().unwrap().to_owned();
+    (r.status().as_u16(), p)
 }
 
 async fn post(port: u16, body: &str) -> (u16, Option<String>, Value) {
@@ -121,6 +153,7 @@ async fn answers_counts_and_samples() {
         json!({
             "requests": 4, "vaccinated": 1, "not_found": 1, "mismatch": 1, "answered": 3,
             "rate_limited": 0, "failures": 0, "bad_requests": 1, "rate_per_sec": 1000.0,
+            "down_refused": 0, "down": false,
         })
     );
 }
@@ -173,4 +206,119 @@ fn refuses_bad_configuration() {
         assert_eq!(out.status.code(), Some(2), "{k}={v}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(k), "{k}={v}");
     }
+}
+
+#[tokio::test]
+async fn control_changes_the_limit_and_takes_it_down() {
+    let port = 22003;
+    let _sim = start(port, &[("REGISTRY_SIM_RATE_PER_SEC", "100")]);
+    let body = registry_sim::sample_citizen(42, 2).to_string();
+    assert_eq!(policy(port, &body).await, (200, "100;w=1".to_owned()));
+
+    // Lowered with notice: announced at once, enforced later.
+    let (code, state) = control(port, json!({"rate_per_sec": 2, "notice_ms": 700})).await;
+    assert_eq!(
+        (code, state),
+        (200, json!({"rate_per_sec": 2.0, "down": false}))
+    );
+    for _ in 0..5 {
+        assert_eq!(policy(port, &body).await, (200, "2;w=1".to_owned()));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(policy(port, &body).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429, 429],
+        "a burst of the new limit, then 429"
+    );
+
+    // Down: 503 at once, no token used, counted.
+    assert_eq!(control(port, json!({"down": true})).await.0, 200);
+    let (status, _, answer) = post(port, &body).await;
+    assert_eq!((status, answer), (503, json!({"error": "unavailable"})));
+    let stats = get(port, "/stats").await;
+    assert_eq!(
+        (stats["down"].clone(), stats["down_refused"].clone()),
+        (json!(true), json!(1))
+    );
+
+    // Up and raised: at once, and a fractional rate announced over 10 s.
+    let (_, state) = control(port, json!({"down": false, "rate_per_sec": 2.5})).await;
+    assert_eq!(state, json!({"rate_per_sec": 2.5, "down": false}));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(policy(port, &body).await, (200, "25;w=10".to_owned()));
+    // Lowered without notice: enforced at once.
+    control(port, json!({"rate_per_sec": 1000})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    control(port, json!({"rate_per_sec": 1, "notice_ms": 0})).await;
+    let first = policy(port, &body).await.0;
+    let second = policy(port, &body).await.0;
+    assert_eq!((first, second), (200, 429));
+}
+
+#[tokio::test]
+async fn control_refuses_bad_values_and_changes_nothing() {
+    let port = 22004;
+    let _sim = start(port, &[("REGISTRY_SIM_RATE_PER_SEC", "7")]);
+    for (body, field) in [
+        (json!({"rate_per_sec": 0}), "rate_per_sec"),
+        (json!({"rate_per_sec": -3}), "rate_per_sec"),
+        (json!({"rate_per_sec": "fast"}), "rate_per_sec"),
+        (json!({"rate_per_sec": 2_000_000}), "rate_per_sec"),
+        (json!({"down": "yes"}), "down"),
+        (json!({"notice_ms": -1}), "notice_ms"),
+        (json!({"rate_per_sec": 5, "limit": 5}), "limit"),
+    ] {
+        let (code, answer) = control(port, body.clone()).await;
+        assert_eq!(code, 422, "{body}");
+        assert_eq!(answer["field"], field, "{body}");
+    }
+    let r = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/control"))
+        .body("[1]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let stats = get(port, "/stats").await;
+    assert_eq!(
+        (stats["rate_per_sec"].clone(), stats["down"].clone()),
+        (json!(7.0), json!(false))
+    );
+}
+
+/// This machine's address on a non-loopback interface, if it has one (the
+/// route to a documentation address; no packet is sent).
+fn outside_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("198.51.100.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn control_is_for_loopback_clients_only() {
+    let Some(ip) = outside_address() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no non-loopback address to test from"
+        );
+        eprintln!("skipped: no non-loopback address");
+        return;
+    };
+    let port = 22005;
+    let _sim = start_on(&format!("0.0.0.0:{port}"), port);
+    let r = reqwest::Client::new()
+        .put(format!("http://{ip}:{port}/control"))
+        .json(&json!({"down": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(get(port, "/stats").await["down"], false);
+    // The same request from loopback is obeyed.
+    assert_eq!(control(port, json!({"down": true})).await.0, 200);
 }

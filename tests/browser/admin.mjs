@@ -26,7 +26,7 @@ async function dashboard(browser) {
     assert(await page.evaluate(() => sessionStorage.getItem('waitroom-admin-token')) === ADMIN_TOKEN, 'token not in sessionStorage');
     assert(await page.evaluate(() => localStorage.length) === 0, 'nothing in localStorage');
     await page.waitForFunction(() => Number(document.getElementById('waiting').textContent) >= 1, null, { timeout: 15000 });
-    for (const id of ['active', 'admitted-per-min', 'abandoned-per-min', 'oldest-wait', 'eta-new', 'mode-now']) {
+    for (const id of ['active', 'admitted-per-min', 'abandoned-per-min', 'oldest-wait', 'eta-new', 'mode-now', 'effective-rate', 'pacing-reason']) {
       const text = (await page.locator('#' + id).textContent()).trim();
       assert(text && text !== '–', `#${id} is empty`);
     }
@@ -44,10 +44,12 @@ async function dashboard(browser) {
     // Change the mode through the form.
     await page.selectOption('#config select[name=mode]', 'reject');
     await page.check('#config input[name=paused]');
+    await page.selectOption('#config select[name=pacing]', 'fixed');
     await page.click('#save');
     await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
     const stats = await admin('GET', '/admin/stats');
     assert(stats.config.mode === 'reject', `mode is ${stats.config.mode}`);
+    assert(stats.config.pacing === 'fixed', `pacing is ${stats.config.pacing}`);
     await page.waitForFunction(() => /reject/.test(document.getElementById('mode-now').textContent), null, { timeout: 10000 });
 
     // Nonsense is refused with the server's message, and nothing changes.

@@ -87,6 +87,14 @@ export async function sampleCitizen() {
 export const digits = (text) => Number(String(text).replace(/\D/g, '')) || 0;
 export async function positionOf(page) { return digits(await page.locator('#position').textContent()); }
 
+/* The position once counted: a fresh place shows "…" for about a tick
+   (its rank in the order comes with the next one). 0 if the form is shown. */
+export async function shownPosition(page, timeout = 20000) {
+  await page.waitForFunction(() => !!document.getElementById('passport-form') ||
+    Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, '')) > 0, null, { timeout, polling: 250 });
+  return (await page.$('#passport-form')) ? 0 : positionOf(page);
+}
+
 /* Waits until the waiting page shows `want` (or the form, if admitted is ok). */
 export async function waitForPosition(page, want, timeout = 60000) {
   await page.waitForFunction((w) => {

@@ -19,6 +19,8 @@ const SCENARIOS = [
   ['axe: no serious or critical violations on any page', s.accessibility],
   ['screenshots at 320px and 1280px, no sideways scrolling', s.screenshots],
   ['waiting page survives network errors', s.survivesNetworkErrors],
+  ['a tab shown again or back online polls at once', s.wakesWhenShownAgain],
+  ['a phone away within its hold keeps the place, away past it loses it', s.phoneAway],
 ];
 
 const browser = await launch();

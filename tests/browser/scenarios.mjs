@@ -3,8 +3,8 @@
 // tests/tests/browser.rs starts): the edge's own pages, partials and CSP.
 import { readFileSync } from 'node:fs';
 import {
-  env, newContext, openPage, setConfig, settle, sampleCitizen, positionOf, waitForPosition, waitForForm,
-  shotPath, assert, noProblems, AXE_PATH,
+  env, newContext, openPage, setConfig, settle, sampleCitizen, positionOf, shownPosition, waitForPosition, waitForForm,
+  shotPath, assert, noProblems, AXE_PATH, admin,
 } from './lib.mjs';
 
 async function fillForm(page, c) {
@@ -21,7 +21,8 @@ async function throughToResult(ctx, citizen) {
   const { BASE_URL } = env();
   const page = await openPage(ctx, BASE_URL + '/');
   if (!(await page.$('#passport-form'))) {
-    assert((await positionOf(page)) >= 1, 'the waiting page shows no position');
+    // A position (or the form already): throws if the page shows neither.
+    await shownPosition(page);
     await waitForForm(page);
   }
   await fillForm(page, citizen);
@@ -38,7 +39,7 @@ export async function citizenGetsPassport(browser) {
   try {
     const citizen = await sampleCitizen();
     const first = await openPage(ctx, BASE_URL + '/');
-    const pos = await positionOf(first).catch(() => 0);
+    const pos = await shownPosition(first, 60000).catch(() => 0);
     const admittedAlready = !!(await first.$('#passport-form'));
     assert(admittedAlready || pos >= 1, 'no position on the waiting page');
     await first.close();
@@ -77,10 +78,10 @@ export async function queuePositions(browser, n = 3) {
       ctxs.push(ctx);
       const page = await openPage(ctx, BASE_URL + '/');
       pages.push(page);
+      // The place has its rank in the order after the next tick (arrivals
+      // of one tick go by shard): wait for it before the next one joins.
+      await waitForPosition(page, i + 1);
     }
-    // Positions across shards are exact once the coordinator's next tick has
-    // told every shard about the others; the pages poll, so wait for it.
-    for (let i = 0; i < n; i++) await waitForPosition(pages[i], i + 1);
     // The first leaves: everybody behind moves up one.
     await pages[0].click('#leave button');
     await pages[0].waitForSelector('#left:not([hidden])', { timeout: 15000 });
@@ -209,7 +210,7 @@ export async function survivesNetworkErrors(browser) {
   const ctx = await newContext(browser);
   try {
     const page = await openPage(ctx, BASE_URL + '/');
-    const pos = await positionOf(page);
+    const pos = await shownPosition(page);
     assert(pos >= 1, 'the waiting page shows no position');
     let failing = 2, aborted = 0, passed = 0;
     await page.route('**/queue/status*', (route) => {
@@ -231,5 +232,136 @@ export async function survivesNetworkErrors(browser) {
   } finally {
     await setConfig({ paused: false }).catch(() => {});
     await ctx.close();
+  }
+}
+
+/* A tab coming back to the front, or a phone back online, checks in at
+   once instead of waiting for its (maybe throttled) timer (issue 19). The
+   third in a paused line at one admission a minute is told to poll every
+   20 s; 6 s after a poll, a `visibilitychange` to visible and an `online`
+   event each bring a poll within 3 s. */
+export async function wakesWhenShownAgain(browser) {
+  const { BASE_URL } = env();
+  await setConfig({ paused: true, new_users_per_minute: 1, abandon_after_seconds: 60 });
+  const ctxs = [];
+  try {
+    let me;
+    for (let i = 0; i < 3; i++) {
+      const ctx = await newContext(browser, { extraHTTPHeaders: { 'CF-Connecting-IP': `10.21.0.${i + 1}` } });
+      ctxs.push(ctx);
+      me = await openPage(ctx, BASE_URL + '/');
+      await shownPosition(me);
+    }
+    const isStatus = (r) => r.url().includes('/queue/status');
+    const waits = [];
+    for (const wake of ['visibilitychange', 'online']) {
+      await me.waitForResponse(isStatus, { timeout: 30000 });
+      const polled = Date.now();
+      await new Promise((r) => setTimeout(r, 6000));
+      const next = me.waitForRequest(isStatus, { timeout: 3000 });
+      await me.evaluate((w) => (w === 'online' ? window : document).dispatchEvent(new Event(w)), wake);
+      await next;
+      const gap = Date.now() - polled;
+      assert(gap < 10000, `${wake}: the next poll came ${gap} ms after the last, not at once`);
+      waits.push(`${wake} ${(gap / 1000).toFixed(1)} s`);
+    }
+    for (const ctx of ctxs) noProblems(ctx);
+    return `polled at once on ${waits.join(', ')} after the last poll (interval 20 s)`;
+  } finally {
+    await setConfig({ paused: false, new_users_per_minute: 600 }).catch(() => {});
+    for (const ctx of ctxs) await ctx.close();
+  }
+}
+
+/* A phone that locks its screen (issue 19). The page is closed, so nothing
+   of it runs (a frozen tab, a locked phone), and the citizen comes back in a
+   new tab with the same cookie. Short settings: 15 s abandon_after, holds of
+   at most a minute, one admission a minute (paused: nobody moves). The
+   citizen is 12th or later: the first 10 places need presence. The hold
+   follows the admission rate, never above the pace of one a minute (the
+   earlier scenarios measured 600 a minute, and a paused room measures
+   nothing new), so it is the full minute; away 30 s
+   the place is kept (within the hold, or its grace after it: then the
+   return brings a new hold); away 90 s more (past hold + abandon_after) it
+   is lost, and counted as a missed turn.
+   (Freezing the page through CDP Page.setWebLifecycleState did not stop its
+   polls in headless Chromium here.) */
+export async function phoneAway(browser) {
+  const { BASE_URL } = env();
+  await setConfig({ paused: true, new_users_per_minute: 1, abandon_after_seconds: 15, max_away_minutes: 1 });
+  const ctxs = [];
+  // Twelve households, each from its own address: the earlier scenarios
+  // used up the per-address join budget of 127.0.0.1.
+  const open = async () => {
+    const ctx = await newContext(browser, { extraHTTPHeaders: { 'CF-Connecting-IP': `10.19.0.${ctxs.length + 1}` } });
+    ctxs.push(ctx);
+    const page = await openPage(ctx, BASE_URL + '/');
+    await page.waitForFunction(() => Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, '')) > 0,
+      null, { timeout: 20000, polling: 250 });
+    return page;
+  };
+  try {
+    const ahead = [];
+    for (let i = 0; i < 11; i++) ahead.push(await open());
+    const me = await open();
+    const before = await positionOf(me);
+    assert(before >= 12, `expected to be 12th or later, not ${before}`);
+    await me.waitForSelector('#hold:not([hidden])', { timeout: 30000 });
+    assert(await me.locator('#keep-open').isHidden(), '"keep this tab open" still shown with a hold');
+    const shown = await me.locator('#hold-time').textContent();
+    assert(/\d/.test(shown), `no time to come back by: ${shown}`);
+    assert(await me.locator('#remind').isVisible(), 'no "Add a reminder"');
+    const [ics] = await Promise.all([me.waitForEvent('download'), me.click('#remind')]);
+    const cal = readFileSync(await ics.path(), 'utf8');
+    assert(/BEGIN:VCALENDAR[\s\S]*DTEND:\d{8}T\d{6}Z[\s\S]*END:VCALENDAR/.test(cal), `not a calendar: ${cal.slice(0, 200)}`);
+
+    const ctx = me.context();
+    const status = async () => (await ctx.request.get(BASE_URL + '/queue/status', { headers: { Accept: 'application/json' } })).json();
+    const ticketOf = async () => ((await ctx.cookies()).find((c) => c.name === '__Host-waitroom') || {}).value;
+    const ticket = await ticketOf();
+    const leaving = await status();
+    await me.close();
+    await new Promise((r) => setTimeout(r, 30000));
+    // Back within the hold, in a new tab: the same place.
+    const back = await ctx.newPage();
+    await back.goto(BASE_URL + '/', { waitUntil: 'load' });
+    const after = await shownPosition(back);
+    assert(after >= 1 && after <= before, `position ${before} became ${after}`);
+    // The same place, not a new one at the back that happens to have the
+    // same number: the same ticket.
+    const returned = await status();
+    assert(await ticketOf() === ticket,
+      `a new place after 30 s away (left with ${JSON.stringify(leaving)}, back with ${JSON.stringify(returned)})`);
+    // Away again, past hold + abandon_after, the page left open but unable
+    // to reach the room (a frozen tab's polls never leave it). Once it can
+    // again, it tells the citizen the place is gone.
+    await back.route('**/queue/status*', (route) => route.abort('internetdisconnected'));
+    await new Promise((r) => setTimeout(r, 90000));
+    await back.unroute('**/queue/status*');
+    // Back online: a retry within these 6 s, or else the `online` event
+    // (more than 5 s after the last try), asks the room at once.
+    await new Promise((r) => setTimeout(r, 6000));
+    await back.evaluate(() => window.dispatchEvent(new Event('online')));
+    await back.waitForSelector('#expired:not([hidden])', { timeout: 20000 });
+    assert(await back.locator('#waiting').isHidden(), 'still shown as waiting after the place was lost');
+    await back.close();
+    // The heartbeat says so too (a page load would give a new place at the back).
+    const res = await ctx.request.get(BASE_URL + '/queue/status', { headers: { Accept: 'application/json' } });
+    const body = await res.json();
+    assert(body.state === 'expired', `after 90 s away: ${JSON.stringify(body)}`);
+    // Counted as a missed turn (the contract's `missed_turn`); the stats
+    // come from the next tick's summaries.
+    let missed;
+    for (let i = 0; i < 50; i++) {
+      missed = (await admin('GET', '/admin/stats')).missed_turn;
+      if (missed >= 1) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert(missed >= 1, `stats count nobody back too late: ${missed} (left with ${JSON.stringify(leaving)}, back with ${JSON.stringify(returned)})`);
+    for (const ctx of ctxs) noProblems(ctx);
+    return `hold shown (${shown.trim()}), kept after 30 s away, lost (and shown lost) after 90 s more`;
+  } finally {
+    await setConfig({ paused: false, new_users_per_minute: 600, abandon_after_seconds: 60, max_away_minutes: 0 }).catch(() => {});
+    for (const ctx of ctxs) await ctx.close();
   }
 }

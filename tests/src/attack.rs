@@ -48,6 +48,7 @@ pub fn admission(ring: &KeyRing, room: &str, ticket_id: &str) -> String {
             session_id: ticket_id.into(),
             not_before_ms: now - 1_000,
             expires_ms: now + 600_000,
+            client: String::new(),
         }),
     )
 }
@@ -57,17 +58,24 @@ pub fn ticket_id(n: u64) -> String {
     format!("{:032x}", 0xfeed_0000_0000_0000_u64 + n)
 }
 
-/// Adds the edge-to-origin authentication header as the edge would, at `ts`.
+/// Adds the admission ticket (if any) and the edge-to-origin
+/// authentication header over it, as the edge would, at `ts`.
 pub fn edge_signed(
     s: &TestStack,
     req: RequestBuilder,
     method: &str,
     path: &str,
+    ticket: Option<&str>,
     ts: u64,
     body: &[u8],
 ) -> RequestBuilder {
     let key = waitroom_core::decode_secret(&s.secrets().edge_origin_key).unwrap();
-    req.header(EDGE_AUTH_HEADER, sign_request(&key, method, path, ts, body))
+    let auth = sign_request(&key, method, path, ticket.unwrap_or(""), ts, body);
+    let req = req.header(EDGE_AUTH_HEADER, auth);
+    match ticket {
+        Some(t) => req.header("x-waitroom-ticket", t),
+        None => req,
+    }
 }
 
 /// `Max-Age` of a Set-Cookie line, if any.

@@ -108,6 +108,8 @@ pub fn setup(name: &str, block: u16) -> Setup {
     opts.edge_vars = vec![
         ("SHARDS".into(), "4".into()),
         ("PAUSED".into(), "true".into()),
+        // Holds off unless a test is about them (`edge_var` overrides).
+        ("MAX_AWAY_MINUTES".into(), "0".into()),
     ];
     Setup { opts }
 }
@@ -126,6 +128,20 @@ impl TestStack {
             stack: self,
             cookies: BTreeMap::new(),
         }
+    }
+
+    /// `n` citizens who joined one after another, once they stand at
+    /// positions 1..=n (a paused room with nobody else waiting).
+    pub fn queued(&self, n: usize) -> Vec<Citizen<'_>> {
+        let mut people: Vec<_> = (0..n).map(|_| self.citizen()).collect();
+        for p in people.iter_mut() {
+            assert_eq!(p.join().0, 201);
+        }
+        let want: Vec<u64> = (1..=n as u64).collect();
+        eventually("positions 1..n", Duration::from_secs(15), || {
+            (positions(&mut people) == want).then_some(())
+        });
+        people
     }
 
     /// `PUT /admin/config` with the operator token; returns (status, body).
@@ -181,6 +197,14 @@ impl TestStack {
         body
     }
 
+    /// `POST` to a test route (`/__test/…`, the test build's); its JSON,
+    /// which must come with `200`.
+    pub fn test_route(&self, path: &str) -> Value {
+        let (code, v) = into_json(self.http.post(self.url(path)).send().expect(path));
+        assert_eq!(code, 200, "{path}: {v}");
+        v
+    }
+
     /// `redis-cli` against this stack's Redis.
     pub fn redis(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
@@ -192,13 +216,18 @@ impl TestStack {
     }
 
     /// Number of keys in Redis: "did anything get stored?" Leaves out the
-    /// registry rate-limit bucket (`wr:ratelimit:*`): a job already accepted
-    /// creates it and it expires on its own within seconds, which made
+    /// registry rate-limit bucket (`wr:ratelimit:*`) and the capacity
+    /// figures (`wr:capacity:*`, per-second counters): a job already
+    /// accepted creates them and they expire on their own, which made
     /// before/after comparisons flaky.
     pub fn redis_keys(&self) -> u64 {
         self.redis(&["--scan"])
             .lines()
-            .filter(|k| !k.trim().is_empty() && !k.starts_with("wr:ratelimit:"))
+            .filter(|k| {
+                !k.trim().is_empty()
+                    && !k.starts_with("wr:ratelimit:")
+                    && !k.starts_with("wr:capacity:")
+            })
             .count() as u64
     }
 
@@ -283,11 +312,109 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
     }
 }
 
+/// Sets its flag when dropped: a test that runs load in a thread scope
+/// holds one, so a failing assertion ends the load instead of leaving the
+/// scope waiting for it forever.
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The `Cookie` header a browser would send back after a response with
+/// these `Set-Cookie`s (name=value of each, in order).
+pub fn cookies_set_by(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub fn into_json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, body)
+}
+
+/// Sends `req` over a plain socket and reads the answer even when the
+/// server answers and closes before the whole body is sent, as a `413` for
+/// an oversized body does: an HTTP client reports that as a failed send
+/// (broken pipe) although the answer is there to read, as a browser would.
+pub fn send_raw(req: reqwest::blocking::Request) -> (u16, Value) {
+    let url = req.url();
+    let addr = (url.host_str().unwrap().to_owned(), url.port().unwrap());
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{} {}{} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n",
+        req.method(),
+        url.path(),
+        url.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        url.host_str().unwrap(),
+        url.port().unwrap(),
+    );
+    let body = req.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+    head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    for (name, value) in req.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    use std::io::Write;
+    // A write that fails because the server already answered is expected.
+    let _ = sock
+        .write_all(head.as_bytes())
+        .and_then(|()| sock.write_all(body));
+    read_raw_answer(&mut sock)
+}
+
+/// Reads one HTTP/1.1 answer from `sock` until the server closes it: the
+/// status and the body as JSON (or as a string when it is not JSON).
+pub fn read_raw_answer(sock: &mut std::net::TcpStream) -> (u16, Value) {
+    use std::io::Read;
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    // Until EOF; a reset after the answer arrived ends it as well.
+    while let Ok(n) = sock.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut answer = httparse::Response::new(&mut headers);
+    let start = match answer.parse(&raw) {
+        Ok(httparse::Status::Complete(n)) => n,
+        other => panic!(
+            "no complete HTTP answer ({other:?}): {}",
+            String::from_utf8_lossy(&raw)
+        ),
+    };
+    let chunked = answer.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && String::from_utf8_lossy(h.value).contains("chunked")
+    });
+    let mut body = raw[start..].to_vec();
+    if chunked {
+        let mut rest = &raw[start..];
+        body.clear();
+        while let Ok(httparse::Status::Complete((at, size))) = httparse::parse_chunk_size(rest) {
+            let size = size as usize;
+            if size == 0 || rest.len() < at + size {
+                break;
+            }
+            body.extend_from_slice(&rest[at..at + size]);
+            rest = rest.get(at + size + 2..).unwrap_or_default();
+        }
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (answer.code.unwrap(), json)
 }
 
 /// One person with a browser-like cookie jar.
@@ -297,7 +424,9 @@ pub struct Citizen<'a> {
 }
 
 impl Citizen<'_> {
-    fn cookie_header(&self) -> String {
+    /// This citizen's cookies as one `Cookie` header (the ticket and the
+    /// browser secret it is bound to, with anything else they got).
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -360,7 +489,26 @@ impl Citizen<'_> {
         into_json(self.send(req))
     }
 
+    /// `POST /queue/join`, then waits (up to a few ticks) until the new
+    /// place has its rank in the admission order, so citizens joined one
+    /// after another are in that order (within one tick the order is by
+    /// shard, see `waitroom_core::order`). Returns the join's answer.
     pub fn join(&mut self) -> (u16, Value) {
+        let answer = self.join_now();
+        let mut waited = Duration::ZERO;
+        let step = Duration::from_millis(250);
+        while answer.1["state"] == "waiting" && waited < 2 * TICK_TIMEOUT {
+            if self.status()["counting"] != true {
+                break;
+            }
+            std::thread::sleep(step);
+            waited += step;
+        }
+        answer
+    }
+
+    /// `POST /queue/join` and nothing else.
+    pub fn join_now(&mut self) -> (u16, Value) {
         let url = self.stack.url("/queue/join");
         let req = self
             .stack

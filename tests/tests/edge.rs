@@ -177,6 +177,7 @@ fn bad_tickets_are_no_tickets_and_never_admitted() {
                 session_id: "s".into(),
                 not_before_ms: nbf,
                 expires_ms: exp,
+                client: String::new(),
             }),
         )
     };
@@ -311,14 +312,31 @@ fn pages_and_cookies_follow_the_contract() {
     assert_eq!(headers.get("cache-control").unwrap(), "no-store");
     assert!(headers.get("referrer-policy").is_some());
     let html = resp.text().unwrap();
-    // The only one in line: number 1, nobody ahead.
+    // The place was made by this very load: its rank in the order comes
+    // with the next tick, so the page says it is counting.
     assert_eq!(
         element_text(&html, "position").as_deref(),
-        Some("1"),
-        "the position is rendered server-side: {html}"
+        Some("…"),
+        "the first answer is counting: {html}"
     );
-    assert_eq!(element_text(&html, "ahead").as_deref(), Some("0"), "{html}");
     assert!(html.contains("http-equiv=\"refresh\""), "no-JS refresh");
+    // The only one in line, reloaded with the cookie: number 1, nobody ahead.
+    // (The ticket and the browser secret it is bound to: the ticket alone
+    // would be a copy, and get a new place.)
+    let cookies = cookies_set_by(&headers);
+    assert!(cookies.contains("__Host-waitroom-key="), "{cookies}");
+    let html = eventually("a rendered position", Duration::from_secs(15), || {
+        let html = s
+            .http
+            .get(s.url("/"))
+            .header("Cookie", &cookies)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        (element_text(&html, "position").as_deref() == Some("1")).then_some(html)
+    });
+    assert_eq!(element_text(&html, "ahead").as_deref(), Some("0"), "{html}");
 
     // Spanish from Accept-Language; static assets are served.
     let es = s
@@ -335,4 +353,56 @@ fn pages_and_cookies_follow_the_contract() {
     // The DCC public keys are reachable without a ticket.
     let keys = s.http.get(s.url("/.well-known/dcc/keys")).send().unwrap();
     assert_eq!(keys.status().as_u16(), 200);
+}
+
+/// Issue 17: one admission order across shards. Citizens spread over the
+/// four shards join in a known order; after a tick their positions are
+/// exactly 1..n, and when people ahead of them leave (in other shards
+/// too) the positions stay exact and never go up.
+#[test]
+fn positions_are_exact_across_shards_and_never_rise_when_others_leave() {
+    let s = setup("edge_order", 47).start();
+    let mut people: Vec<_> = (0..8).map(|_| s.citizen()).collect();
+    for (i, p) in people.iter_mut().enumerate() {
+        // `join` returns once the place has its rank: one after another.
+        let (code, body) = p.join();
+        assert_eq!(code, 201, "join {i}: {body}");
+    }
+    let stats = s.stats();
+    let shards_used = stats["shards"]
+        .as_array()
+        .expect("per-shard stats")
+        .iter()
+        .filter(|sh| sh["waiting"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert!(shards_used >= 2, "citizens spread over shards: {stats}");
+    let got = eventually("positions 1..8", Duration::from_secs(10), || {
+        let got = positions(&mut people);
+        (got == (1..=8).collect::<Vec<u64>>()).then_some(got)
+    });
+    assert_eq!(got.len(), 8);
+
+    // The 2nd and 5th leave; the others' positions close the gaps, exactly,
+    // and no answer on the way shows anyone a higher number than before.
+    assert_eq!(people[1].leave(), 204);
+    assert_eq!(people[4].leave(), 204);
+    let mut rest: Vec<_> = people
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 4)
+        .map(|(_, p)| p)
+        .collect();
+    let mut last = positions(&mut rest);
+    let want: Vec<u64> = (1..=6).collect();
+    eventually("positions 1..6", Duration::from_secs(15), || {
+        let now = positions(&mut rest);
+        for (a, b) in last.iter().zip(&now) {
+            assert!(b <= a, "a position went up: {last:?} then {now:?}");
+        }
+        last = now.clone();
+        (now == want).then_some(())
+    });
+    let t = s.tick_id();
+    s.ticks_after(t, 2);
+    assert_eq!(positions(&mut rest), want, "still exact ticks later");
 }

@@ -26,11 +26,16 @@ fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
     eventually("positions 1..N", Duration::from_secs(15), || {
         (positions(&mut people) == want).then_some(())
     });
-    let cookies: Vec<String> = people
+    let jars: Vec<_> = people.into_iter().map(|p| p.cookies).collect();
+    let cookies: Vec<String> = jars
         .iter()
-        .map(|p| format!("__Host-waitroom={}", p.ticket().unwrap()))
+        .map(|jar| {
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
         .collect();
-    drop(people);
 
     // Load: every citizen polls as fast as it can while workerd is killed.
     let stop = AtomicBool::new(false);
@@ -72,11 +77,11 @@ fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
         stop.store(true, Ordering::Relaxed);
     });
 
-    let mut people: Vec<_> = cookies
-        .iter()
-        .map(|c| {
+    let mut people: Vec<_> = jars
+        .into_iter()
+        .map(|jar| {
             let mut p = s.citizen();
-            p.set_ticket(c.trim_start_matches("__Host-waitroom="));
+            p.cookies = jar;
             p
         })
         .collect();
@@ -153,6 +158,8 @@ fn spawn_origin(s: &TestStack, port: u16, env: &[(&str, &str)]) -> Child {
         .env("TICKET_KEYS", &o.secrets.ticket_keys)
         .env("EDGE_ORIGIN_KEY", &o.secrets.edge_origin_key)
         .env("DCC_SIGNING_KEY", &o.secrets.dcc_signing_key)
+        // A local stack: JOB_SEAL_KEY may be derived (origin-worker/src/config.rs).
+        .env("ORIGIN_DEV_MODE", "true")
         .envs(env.iter().copied())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -254,8 +261,9 @@ fn an_origin_killed_mid_job_of_three_still_produces_each_passport_once() {
     let mut s = setup.start();
     let base = s.stack.opts.ports.edge;
     let _extra = Extra(vec![
-        spawn_origin(&s, base + 5, &env),
+        // +5 is the stack origin's metrics listener.
         spawn_origin(&s, base + 6, &env),
+        spawn_origin(&s, base + 7, &env),
     ]);
     const JOBS: usize = 9;
     let mut people: Vec<_> = (0..JOBS).map(|_| s.citizen()).collect();
@@ -265,7 +273,7 @@ fn an_origin_killed_mid_job_of_three_still_produces_each_passport_once() {
 
     // SIGKILL the edge's origin while it holds a job, then bring it back
     // (as a supervisor would) so the edge can reach an origin again.
-    let metrics = s.stack.opts.origin_url() + "/metrics";
+    let metrics = s.stack.opts.origin_metrics_url() + "/metrics";
     eventually("the victim holds a job", Duration::from_secs(20), || {
         let m = s.http.get(&metrics).send().ok()?.text().ok()?;
         let in_flight = metric(&m, IN_FLIGHT).unwrap_or_else(|| panic!("no {IN_FLIGHT}: {m}"));
@@ -358,7 +366,7 @@ fn registry_down_30_seconds_opens_the_circuit_loses_nothing_and_no_429_after() {
             body["id"].as_str().unwrap().to_string()
         })
         .collect();
-    let metrics = s.stack.opts.origin_url() + "/metrics";
+    let metrics = s.stack.opts.origin_metrics_url() + "/metrics";
     eventually("circuit open", Duration::from_secs(30), || {
         let m = s.http.get(&metrics).send().ok()?.text().ok()?;
         (metric(&m, CIRCUIT_OPEN) == Some(1.0)).then_some(())

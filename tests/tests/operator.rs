@@ -270,12 +270,26 @@ fn bypass_paths_never_queue_and_only_allowed_ones_reach_the_origin() {
     let sample = s.sample_citizens(1);
     let (code, body) = c.post_json("/api/passports", &passport_body(&sample[0]));
     assert_eq!(code, 405, "{body}");
+    // Every 405 says what is allowed there (RFC 9110 `Allow`).
+    for (method, path, allow) in [
+        (reqwest::Method::POST, "/.well-known/dcc/keys", "GET, HEAD"),
+        (reqwest::Method::PUT, "/queue/join", "POST"),
+        (reqwest::Method::DELETE, "/queue/status", "GET"),
+        (reqwest::Method::PATCH, "/", "GET, HEAD"),
+    ] {
+        let resp = s.http.request(method.clone(), s.url(path)).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+    }
     let resp = c.get("/api/passports/abc");
     assert_eq!(resp.status().as_u16(), 404);
     assert_eq!(s.redis_keys(), keys_before, "the origin stored nothing");
     assert_eq!(s.stats()["waiting"], 0, "nobody queued");
-    // A path outside the list still queues.
-    let (code, html) = c.get_html("/informacion");
+    // A path outside the list is not bypassed: without a place, the entry
+    // page (only `/` makes places, issue 18), which queues.
+    let (code, _) = c.get_html("/informacion");
+    assert_eq!(code, 303);
+    let (code, html) = c.get_html("/");
     assert_eq!(code, 200);
     assert!(html.contains("You are in line"));
 }

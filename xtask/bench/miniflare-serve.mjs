@@ -25,8 +25,13 @@ const mf = new Miniflare({
     COORDINATOR: { className: "Coordinator", useSQLite: true },
   },
   bindings,
-  // As wrangler.toml's [[ratelimits]]: only joins consult it.
-  ratelimits: { JOIN_LIMITER: { simple: { limit: 20, period: 10 } } },
+  // As wrangler.toml's [[ratelimits]].
+  ratelimits: {
+    JOIN_LIMITER: { simple: { limit: 20, period: 10 } },
+    TICKET_LIMITER: { simple: { limit: 100, period: 10 } },
+    ADDRESS_LIMITER: { simple: { limit: 3000, period: 10 } },
+    ADMIN_FAILURE_LIMITER: { simple: { limit: 10, period: 60 } },
+  },
   ...(persist ? { durableObjectsPersist: persist } : {}),
   cf: false,
   host: "127.0.0.1",

@@ -24,24 +24,30 @@ const WRK_THREADS: &str = "-t2";
 const WRK_CONNECTIONS: &str = "-c50";
 /// What the ratio run measures, in this order: the bare route, one
 /// Durable Object round trip that does nothing, and the heartbeat.
-/// The last one is a diagnostic: one citizen polling flat out, so the shard
-/// skips the `last_seen` write (see `core::queue`, heartbeat coarseness).
+/// The last one is one ticket polled flat out: past its budget
+/// (`TICKET_LIMITER`, 100 per 10 s) it is answered `429` at the edge with no
+/// Durable Object call, so its figure is what a one-ticket flood costs.
 const ROUTES: [(&str, &str); 4] = [
     ("/healthz", "bare route"),
     ("/__test/shard-ping", "one DO round trip"),
     ("/queue/status", "heartbeat"),
     (
         "/queue/status?one",
-        "heartbeat, one ticket (no storage writes)",
+        "one ticket flooding (429 past its budget)",
     ),
 ];
 
 const HELP: &str = "\
-cargo xtask bench [--quick] [--only micro|ratio|launch] [-- <launch flags>]
+cargo xtask bench [--quick] [--only micro|ratio|tick|flood|launch] [-- <launch flags>]
 
-  --quick        shorter criterion runs, 5 s wrk runs, a 1000-citizen launch
-  --only X       run one part: micro (criterion + Prawn), ratio (Miniflare + wrk), launch
-  -- flags       passed to the load generator (see `cargo run -p waitroom-e2e --bin launch -- --help`)
+  --quick        shorter criterion runs, 5 s wrk runs, a 1000-citizen launch,
+                 100,000 entries for the tick
+  --only X       run one part: micro (criterion + Prawn), ratio (Miniflare + wrk),
+                 tick (the Coordinator's tick inside workerd, 64 shards, 1M waiting),
+                 flood (honest heartbeats and admissions with and without a
+                 one-ticket flood), launch (the stampede, then the registry
+                 changing its limit mid-run with pacing origin and fixed)
+  -- flags       passed to the first load generator run (see `cargo run -p waitroom-e2e --bin launch -- --help`)
 ";
 
 struct Args {
@@ -94,19 +100,22 @@ pub fn run(args: &[String]) -> Result<()> {
         ratio = Some(r);
         written.push(file);
     }
+    if wants("tick") {
+        written.push(crate::bench_tick::run(args.quick, &out)?);
+    }
+    if wants("flood") {
+        tools::build_origin(true)?;
+        tools::build_edge_if_stale(EdgeBuild::Test)?;
+        let mut cmd = e2e_bin("flood");
+        if args.quick {
+            cmd.arg("--quick");
+        }
+        proc::run(&mut cmd)?;
+        written.push(out.join("flood.json"));
+    }
     if wants("launch") {
         tools::build_origin(true)?;
-        let mut cmd = Command::new("cargo");
-        cmd.current_dir(workspace_root()).args([
-            "run",
-            "--profile",
-            "bench",
-            "-p",
-            "waitroom-e2e",
-            "--bin",
-            "launch",
-            "--",
-        ]);
+        let mut cmd = e2e_bin("launch");
         if args.quick {
             cmd.args(["--citizens", "1000", "--burst", "20"]);
         }
@@ -117,12 +126,71 @@ pub fn run(args: &[String]) -> Result<()> {
         proc::run(&mut cmd)?;
         written.push(out.join("launch.json"));
         written.push(out.join("launch.png"));
+        // Issue 20: the registry changes its limit mid-run, once with the
+        // closed loop and once at the fixed initial rate, side by side.
+        for pacing in ["origin", "fixed"] {
+            let name = format!("launch-registry-{pacing}");
+            let mut cmd = e2e_bin("launch");
+            cmd.args(REGISTRY_SCENARIO).args([
+                "--pacing",
+                pacing,
+                "--name",
+                &name,
+                "--no-progress",
+            ]);
+            if args.quick {
+                cmd.args(["--citizens", "1200"]);
+            }
+            proc::run(&mut cmd)?;
+            written.push(out.join(format!("{name}.json")));
+            written.push(out.join(format!("{name}.png")));
+        }
     }
     println!("\nxtask bench: results");
     for f in written {
         println!("  {}", f.display());
     }
     Ok(())
+}
+
+/// The registry scenario (issue 20): 20 calls/s, cut to 5/s at 30 s for two
+/// minutes, down for 15 s at 150 s, back at 20/s at 165 s. Admissions at
+/// most 20/s (the `fixed` run's rate, the `origin` run's ceiling),
+/// one-minute sessions (with two, this run's fixed-pace backlog drains just
+/// in time), no cap on active sessions: what expires is what waited behind
+/// the registry.
+const REGISTRY_SCENARIO: [&str; 14] = [
+    "--citizens",
+    "2400",
+    "--registry-rate",
+    "20",
+    "--registry-changes",
+    "30:5,150:down,165:20",
+    "--session-minutes",
+    "1",
+    "--total-active",
+    "100000",
+    "--burst",
+    "20",
+    "--time-limit",
+    "420",
+];
+
+/// `cargo run --profile bench -p waitroom-e2e --bin <name> --`: the load
+/// generators, built like the release the bench measures.
+fn e2e_bin(name: &str) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(workspace_root()).args([
+        "run",
+        "--profile",
+        "bench",
+        "-p",
+        "waitroom-e2e",
+        "--bin",
+        name,
+        "--",
+    ]);
+    cmd
 }
 
 /// Runs `cmd` through `tee` so the figures are both shown and kept.
@@ -149,6 +217,8 @@ fn micro(args: &Args, out: &Path) -> Result<Vec<PathBuf>> {
     for (pkg, bench) in [
         ("waitroom-core", "ticket"),
         ("waitroom-core", "queue"),
+        ("waitroom-core", "order"),
+        ("waitroom-core", "order_sim"),
         ("origin-worker", "passport"),
     ] {
         let file = out.join(format!("{bench}.txt"));
@@ -247,17 +317,23 @@ fn wrk(url: &str, script: Option<(&Path, &Path)>, seconds: u64) -> Result<(WrkRu
     Ok((run, text))
 }
 
-/// `POST /queue/join` over a raw socket: the waiting ticket, if any.
-fn join(port: u16, client: usize) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let ip = format!(
+/// The address of bench citizen `client` (`CF-Connecting-IP`): each its own.
+fn client_ip(client: usize) -> String {
+    format!(
         "10.{}.{}.{}",
         (client >> 16) & 255,
         (client >> 8) & 255,
         client & 255
-    );
+    )
+}
+
+/// `POST /queue/join` over a raw socket: the `Cookie` header that holds
+/// the new place (the ticket and its browser secret), if any.
+fn join(port: u16, client: usize) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let ip = client_ip(client);
     write!(
         s,
         "POST /queue/join HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n\
@@ -277,28 +353,43 @@ fn join(port: u16, client: usize) -> Option<String> {
     }
     let text = String::from_utf8_lossy(&raw);
     let head = text.split("\r\n\r\n").next()?;
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        if !k.eq_ignore_ascii_case("set-cookie") {
-            return None;
-        }
-        let pair = v.trim().split(';').next()?;
-        pair.strip_prefix("__Host-waitroom=").map(str::to_string)
-    })
+    let pairs: Vec<&str> = head
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("set-cookie")
+                .then(|| v.trim().split(';').next())
+                .flatten()
+        })
+        .filter(|p| p.starts_with("__Host-waitroom"))
+        .collect();
+    pairs
+        .iter()
+        .any(|p| p.starts_with("__Host-waitroom="))
+        .then(|| pairs.join("; "))
 }
 
-const WRK_LUA: &str = r#"-- Heartbeats from many waiting citizens: each request carries the next ticket.
+const WRK_LUA: &str = r#"-- Heartbeats from many waiting citizens: each request carries the next
+-- citizen's cookies (the ticket and its browser secret), from that
+-- citizen's own address (a line is "cookies<TAB>address"), as Cloudflare
+-- would set CF-Connecting-IP: the per-address limit sees many households.
 local tickets = {}
+local addrs = {}
 local i = 0
 init = function(args)
-  for line in io.lines(args[1]) do tickets[#tickets + 1] = line end
+  for line in io.lines(args[1]) do
+    local t, a = line:match("^([^\t]+)\t(%S+)$")
+    tickets[#tickets + 1] = t
+    addrs[#addrs + 1] = a
+  end
   i = math.random(#tickets)
 end
 request = function()
   i = i % #tickets + 1
   return wrk.format("GET", "/queue/status", {
     ["Accept"] = "application/json",
-    ["Cookie"] = "__Host-waitroom=" .. tickets[i],
+    ["Cookie"] = tickets[i],
+    ["CF-Connecting-IP"] = addrs[i],
   })
 end
 "#;
@@ -347,7 +438,9 @@ fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
         }
         let want = if args.quick { COOKIES / 4 } else { COOKIES };
         eprintln!("xtask: joining {want} waiting citizens");
-        let tickets: Vec<String> = (0..want).filter_map(|i| join(port, i)).collect();
+        let tickets: Vec<String> = (0..want)
+            .filter_map(|i| join(port, i).map(|c| format!("{c}\t{}", client_ip(i))))
+            .collect();
         if tickets.len() < want / 2 {
             return Err(format!(
                 "only {} of {want} joins gave a ticket",
@@ -387,7 +480,9 @@ fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
     let ratio = rps[2] / rps[0];
     let floor = rps[1] / rps[0];
     let (wasm_raw, wasm_gz) = wasm_size();
-    let non_2xx: u64 = runs.iter().flatten().map(|r| r.non_2xx).sum();
+    // The honest routes; the flood's refusals are its own figure.
+    let non_2xx: u64 = runs[..3].iter().flatten().map(|r| r.non_2xx).sum();
+    let flood_refused: u64 = runs[3].iter().map(|r| r.non_2xx).sum();
     let routes_json: Vec<String> = ROUTES
         .iter()
         .zip(&runs)
@@ -404,7 +499,7 @@ fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
         "{{\n  \"runner\": \"workerd via Miniflare (node xtask/bench/miniflare-serve.mjs)\",\n  \
          \"wrk\": \"{WRK_THREADS} {WRK_CONNECTIONS} --latency, 2 alternating rounds\",\n  \
          \"waiting_tickets\": {tickets},\n  \"routes\": {{\n    {}\n  }},\n  \
-         \"ratio\": {ratio:.3},\n  \"do_roundtrip_ratio\": {floor:.3},\n  \"non_2xx\": {non_2xx},\n  \
+         \"ratio\": {ratio:.3},\n  \"do_roundtrip_ratio\": {floor:.3},\n  \"non_2xx\": {non_2xx},\n  \"flood_refused\": {flood_refused},\n  \
          \"wasm_bytes\": {wasm_raw},\n  \"wasm_gzip_bytes\": {wasm_gz}\n}}\n",
         routes_json.join(",\n    ")
     );
@@ -425,7 +520,8 @@ fn throughput(args: &Args, out: &Path) -> Result<(f64, PathBuf)> {
     println!(
         "  ratio DO ping/bare     {floor:>6.2}  (one Durable Object round trip, no queue work)"
     );
-    println!("  non-2xx answers        {non_2xx}");
+    println!("  non-2xx answers        {non_2xx} (honest routes)");
+    println!("  one-ticket flood       {flood_refused} answers refused with 429");
     println!(
         "  edge wasm              {} KiB, {} KiB gzipped (target < 1024 KiB)",
         wasm_raw / 1024,

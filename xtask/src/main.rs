@@ -11,6 +11,7 @@ use xtask::tools::EdgeBuild;
 use xtask::{proc, tools, workspace_root, Result};
 
 mod bench;
+mod bench_tick;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -143,6 +144,17 @@ fn test(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The docs the next engineer reads: no broken or private links.
+    proc::run(
+        cargo(&[
+            "doc",
+            "--workspace",
+            "--exclude",
+            "waitroom-edge",
+            "--no-deps",
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     // Both builds of the edge: the deployed one and the one with test routes.
     for features in [None, Some("test-routes")] {
         let mut clippy = cargo(&[
@@ -220,7 +232,7 @@ fn deploy_dry_run() -> Result<()> {
     // as an unknown path is (see the script for why not a text search).
     let secrets = [
         ("TICKET_KEYS", format!("k1:{}", random_b64(32))),
-        ("ADMIN_TOKEN", random_b64(24)),
+        ("ADMIN_TOKEN", random_b64(32)),
         ("EDGE_ORIGIN_KEY", random_b64(32)),
     ]
     .map(|(k, v)| (k.to_string(), v));

@@ -49,7 +49,7 @@ impl Secrets {
             .ok_or_else(|| format!("`{} gen-dcc-key` failed", origin_bin.display()))?;
         Ok(Secrets {
             ticket_keys: format!("k1:{}", random_b64(32)),
-            admin_token: random_b64(24),
+            admin_token: random_b64(32),
             edge_origin_key: random_b64(32),
             dcc_signing_key,
         })

@@ -36,7 +36,8 @@ impl Ports {
     };
 
     /// Ports for test number `block` (0..=99): 20000 + 10·block + {0, 1, 2, 3}.
-    /// (`wrangler dev` also opens an inspector port: + 4.)
+    /// (`wrangler dev` also opens an inspector port: + 4; the origin its
+    /// metrics listener: + 5.)
     pub fn block(block: u16) -> Ports {
         assert!(block < 100, "test port blocks are 0..=99");
         let base = 20_000 + block * 10;
@@ -45,6 +46,15 @@ impl Ports {
             origin: base + 1,
             registry: base + 2,
             redis: base + 3,
+        }
+    }
+
+    /// The origin's metrics listener (`ORIGIN_METRICS_ADDR`): 8790, or + 5.
+    pub fn origin_metrics(&self) -> u16 {
+        if *self == Ports::DEV {
+            8790
+        } else {
+            self.edge + 5
         }
     }
 
@@ -191,6 +201,9 @@ impl StackOptions {
     pub fn origin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.origin)
     }
+    pub fn origin_metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.origin_metrics())
+    }
     pub fn registry_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.registry)
     }
@@ -299,6 +312,12 @@ impl Stack {
                     .env("TICKET_KEYS", &o.secrets.ticket_keys)
                     .env("EDGE_ORIGIN_KEY", &o.secrets.edge_origin_key)
                     .env("DCC_SIGNING_KEY", &o.secrets.dcc_signing_key)
+                    // A local stack: JOB_SEAL_KEY may be derived (origin-worker/src/config.rs).
+                    .env("ORIGIN_DEV_MODE", "true")
+                    .env(
+                        "ORIGIN_METRICS_ADDR",
+                        format!("127.0.0.1:{}", o.ports.origin_metrics()),
+                    )
                     .envs(o.origin_env.iter().cloned());
                 (
                     c,
@@ -313,7 +332,10 @@ impl Stack {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
-                vars.push(("ORIGIN_URL".into(), o.origin_url()));
+                // A test may point the edge at another origin (`edge_vars`).
+                if !o.edge_vars.iter().any(|(k, _)| k == "ORIGIN_URL") {
+                    vars.push(("ORIGIN_URL".into(), o.origin_url()));
+                }
                 vars.extend(o.edge_vars.iter().cloned());
                 let ready = Box::new(move || proc::http_get_status(port, "/healthz") == Some(200));
                 if o.edge_runner == EdgeRunner::Miniflare {

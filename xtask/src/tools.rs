@@ -111,6 +111,34 @@ pub fn ensure_npm() -> Result<()> {
     )
 }
 
+/// The schemathesis release the API contract tests run (PyPI).
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// schemathesis in its own virtualenv under `target/tools` (installed
+/// with pip on first use, a few seconds): the path of its executable.
+pub fn ensure_schemathesis() -> Result<PathBuf> {
+    let venv = crate::target_dir()
+        .join("tools")
+        .join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));
+    let bin = venv.join("bin/schemathesis");
+    let current = proc::output(Command::new(&bin).arg("--version")).unwrap_or_default();
+    if current
+        .split_whitespace()
+        .any(|w| w == SCHEMATHESIS_VERSION)
+    {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing schemathesis {SCHEMATHESIS_VERSION} (pip, one-off)");
+    let _ = std::fs::remove_dir_all(&venv);
+    proc::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    proc::run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")),
+    )?;
+    Ok(bin)
+}
+
 /// Installs the Debian packages whose marker file is missing (one apt-get call).
 pub fn ensure_apt(packages: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> = packages

@@ -1,10 +1,19 @@
 //! The admission controller run by the Coordinator Durable Object.
 //!
 //! Every tick (about a second; alarms are at-least-once) the Coordinator
-//! collects one [`ShardSummary`] per QueueShard, calls
-//! [`AdmissionController::tick`], persists the controller (it is serde), and
-//! sends each shard its [`Grant`], which the shard applies with
+//! asks every QueueShard for its [`ShardSummary`] (the question comes from
+//! [`AdmissionController::summary_request`]), calls
+//! [`AdmissionController::tick_shards`] with the answers, persists the
+//! controller (it is serde), and sends each shard that answered its
+//! [`Grant`], which the shard applies with
 //! [`crate::queue::ShardQueue::apply_grant`].
+//!
+//! The controller keeps the book of the admission order
+//! ([`crate::order::OrderBook`]) in memory only (`serde(skip)`): a
+//! controller read back from storage starts an empty book and rebuilds it
+//! from the shards' full reports within a tick. Keep one controller per
+//! Coordinator instance rather than reading it back every tick, or every
+//! tick costs full reports.
 //!
 //! # Idempotence
 //! A tick id that is not newer than the last one returns the stored last
@@ -15,10 +24,8 @@
 //! - `pacing.rs`: how many are admitted this tick: `min(pacing,
 //!   total_active_users - active sessions, waiting)`, the pace accrued in a
 //!   fractional carry that is never banked.
-//! - `fifo.rs`: which shards they come from: the globally oldest first,
-//!   merged from each shard's head sample.
-//! - `positions.rs`: what each grant tells its shard about the others'
-//!   waiting entries, for global positions.
+//! - which shards they come from, and what each grant tells its shard about
+//!   the others: [`crate::order::OrderBook`].
 //! - `stats.rs`: `/admin/stats` and the dashboard history.
 //! - `stored.rs`: reading back what the Coordinator stored ([`Stored`]).
 //! - The settings live in [`crate::config`], the summary and grant in
@@ -29,17 +36,15 @@ use serde::{Deserialize, Serialize};
 pub use crate::config::{AdmissionConfig, ConfigError};
 use crate::eta::{EtaInfo, RateEstimator};
 use crate::operator::{self, OperatorConfig, Phase, QueueMode};
-pub use crate::wire::{ArrivalHistogram, Grant, ShardSummary, HISTOGRAM_BUCKETS};
+use crate::order::Cut;
+use crate::order::OrderBook;
+pub use crate::wire::{Grant, ShardSummary, Summary};
 
-mod fifo;
 mod pacing;
-mod positions;
 mod stats;
 mod stored;
 
-use fifo::{head_sample_len, split_fifo};
 pub use pacing::{MAX_TICK_GAP_MS, NOMINAL_TICK_MS};
-use positions::{others_before, ShardAfterTick};
 pub use stats::{AdminStats, History, HistoryPoint, ShardStats, HISTORY_POINTS, HISTORY_STEP_MS};
 pub use stored::Stored;
 
@@ -58,7 +63,7 @@ pub struct TickPlan {
 
 /// Pacing, FIFO split and ETA state, persisted by the Coordinator between
 /// ticks (serde).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AdmissionController {
     last_tick_id: Option<u64>,
     last_tick_ms: Option<u64>,
@@ -79,6 +84,27 @@ pub struct AdmissionController {
     /// The dashboard's last 15 minutes.
     #[serde(default)]
     history: History,
+    /// The admission order's book (memory only: see the module docs).
+    #[serde(skip)]
+    book: OrderBook,
+    /// Each shard's last summary, standing in for one that does not answer.
+    #[serde(skip)]
+    last_known: Vec<Option<ShardSummary>>,
+}
+
+impl PartialEq for AdmissionController {
+    /// The persisted state (the book is rebuilt, not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.last_tick_id == other.last_tick_id
+            && self.last_tick_ms == other.last_tick_ms
+            && self.carry == other.carry
+            && self.granted_total == other.granted_total
+            && self.rate == other.rate
+            && self.last_plan == other.last_plan
+            && self.seed == other.seed
+            && self.lottery_tick == other.lottery_tick
+            && self.history == other.history
+    }
 }
 
 impl AdmissionController {
@@ -123,6 +149,39 @@ impl AdmissionController {
         self.seed
     }
 
+    /// The book of the admission order (for the benchmark and tests).
+    pub fn book(&self) -> &OrderBook {
+        &self.book
+    }
+
+    /// Each shard's summary this tick, or its last known one if it did not
+    /// answer (what `tick_shards` counts with).
+    pub fn with_last_known(&self, replies: &[Option<ShardSummary>]) -> Vec<ShardSummary> {
+        replies
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.clone()
+                    .or_else(|| self.last_known.get(i).cloned().flatten())
+                    .unwrap_or(ShardSummary {
+                        shard: i as u32,
+                        ..ShardSummary::default()
+                    })
+            })
+            .collect()
+    }
+
+    /// What to ask `shard` at tick `tick_id`.
+    pub fn summary_request(&self, shard: u32, tick_id: u64) -> Summary {
+        let (received_through, seals) = self.book.summary_request(shard);
+        Summary {
+            shard,
+            tick_id,
+            received_through,
+            seals,
+        }
+    }
+
     /// [`AdmissionController::tick_room`] with the default operator settings.
     pub fn tick(
         &mut self,
@@ -140,14 +199,8 @@ impl AdmissionController {
         )
     }
 
-    /// Plans one tick. `summaries` must hold every shard (pass the last
-    /// known summary of an unreachable shard, or skip the tick: its active
-    /// sessions count against the cap). A `tick_id` not newer than the last
-    /// returns the last plan again.
-    ///
-    /// Operator settings: no admissions before `event_start`; the first
-    /// tick after it announces the lottery and admits nobody; `passthrough`
-    /// admits everyone waiting; `random` splits the budget uniformly.
+    /// [`AdmissionController::tick_shards`] with every shard answering
+    /// (`summaries[i]` is shard `i`'s).
     pub fn tick_room(
         &mut self,
         tick_id: u64,
@@ -156,15 +209,62 @@ impl AdmissionController {
         config: &AdmissionConfig,
         op: &OperatorConfig,
     ) -> TickPlan {
+        let replies: Vec<Option<ShardSummary>> = summaries.iter().cloned().map(Some).collect();
+        self.tick_shards(tick_id, now_ms, &replies, config, op)
+    }
+
+    /// Plans one tick. `replies[i]` is shard `i`'s summary, answering
+    /// [`AdmissionController::summary_request`], or `None` if it did not
+    /// answer: its last known figures stand in (its sessions count against
+    /// the cap), its people keep their place and the others go on. Grants
+    /// are for the shards that answered. A `tick_id` not newer than the last
+    /// returns the last plan again.
+    ///
+    /// Operator settings: no admissions before `event_start`; the first
+    /// tick after it announces the lottery and admits nobody; `passthrough`
+    /// admits everyone waiting; `random` splits the budget uniformly.
+    pub fn tick_shards(
+        &mut self,
+        tick_id: u64,
+        now_ms: u64,
+        replies: &[Option<ShardSummary>],
+        config: &AdmissionConfig,
+        op: &OperatorConfig,
+    ) -> TickPlan {
         if let (Some(last), Some(plan)) = (self.last_tick_id, &self.last_plan) {
             if tick_id <= last {
                 return plan.clone();
             }
         }
+        let shards = replies.len();
+        if self.last_known.len() < shards {
+            self.last_known.resize(shards, None);
+        }
+        let mut eligible = vec![false; shards];
+        for (i, reply) in replies.iter().enumerate() {
+            if let Some(s) = reply {
+                eligible[i] = self.book.absorb(tick_id, s);
+                self.last_known[i] = Some(s.clone());
+            }
+        }
+        let known: Vec<ShardSummary> = (0..shards)
+            .map(|i| {
+                self.last_known[i].clone().unwrap_or(ShardSummary {
+                    shard: i as u32,
+                    ..ShardSummary::default()
+                })
+            })
+            .collect();
+        let summaries = &known[..];
         let elapsed = self.elapsed_ms(now_ms);
         let waiting: u64 = summaries.iter().map(|s| s.waiting).sum();
         let active: u64 = summaries.iter().map(|s| s.active_sessions).sum();
-
+        let admissible: u64 = summaries
+            .iter()
+            .zip(&eligible)
+            .filter(|(_, &e)| e)
+            .map(|(s, _)| s.waiting)
+            .sum();
         let open = op.phase(now_ms) == Phase::Open;
         let seed = self.seed.unwrap_or(0);
         let lottery = match op.event_start {
@@ -181,56 +281,72 @@ impl AdmissionController {
             (None, _) => false,
         };
         let held = config.paused || !open || lottery_tick;
-        let budget = self.budget(held, op.mode, config, elapsed, waiting, active);
+        let budget = self.budget(held, op.mode, config, elapsed, admissible, active);
         if !held && waiting > budget {
             self.rate.observe(budget, elapsed);
         }
         self.granted_total += budget;
 
-        let heads: Vec<Vec<u64>> = summaries.iter().map(ShardSummary::head_arrivals).collect();
         let random_seed = (op.mode == QueueMode::Random && budget > 0).then(|| {
             // Fresh per tick; from the lottery seed when there is one, so
             // a replayed tick splits the same way.
             operator::tick_seed(seed ^ 0x5EED, tick_id)
         });
-        let shares = match random_seed {
+        let cuts = match random_seed {
             Some(seed) => {
-                let counts: Vec<u64> = summaries.iter().map(|s| s.waiting).collect();
+                let counts: Vec<u64> = summaries
+                    .iter()
+                    .zip(&eligible)
+                    .map(|(s, &e)| if e { s.waiting } else { 0 })
+                    .collect();
                 operator::split_random(budget, &counts, seed)
+                    .into_iter()
+                    .map(|admit| Cut {
+                        admit,
+                        through_rank: u64::MAX,
+                    })
+                    .collect()
             }
-            None => split_fifo(budget, summaries, &heads),
+            None => {
+                let away: Vec<&[(u64, u64)]> =
+                    summaries.iter().map(|s| s.away_ahead.as_slice()).collect();
+                self.book.cuts_present(budget, &eligible, &away)
+            }
         };
         let eta = EtaInfo {
             rate_per_s: self.rate.rate_per_s(config.new_users_per_minute),
             paused: held,
         };
-        let head_sample_len = head_sample_len(budget);
         let shard_config = config.shard_config();
-        let after: Vec<ShardAfterTick> = summaries
+        let views = self.book.complete(shards as u32);
+        let grants: Vec<Grant> = replies
             .iter()
-            .zip(&heads)
-            .zip(&shares)
-            .map(|((s, h), &g)| ShardAfterTick::new(s, h, g))
-            .collect();
-        let waiting_after = waiting - budget;
-
-        let grants = summaries
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Grant {
-                tick_id,
-                shard: s.shard,
-                admit: u32::try_from(shares[i]).unwrap_or(u32::MAX),
-                config: shard_config,
-                others_before: others_before(i, &after),
-                others_waiting: waiting_after - after[i].waiting_after(),
-                eta,
-                head_sample_len,
-                operator: *op,
-                lottery,
-                random_seed: random_seed.map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
+            .flatten()
+            .map(|s| {
+                let i = s.shard as usize;
+                let cut = cuts.get(i).copied().unwrap_or_default();
+                Grant {
+                    tick_id,
+                    shard: s.shard,
+                    admit: u32::try_from(cut.admit).unwrap_or(u32::MAX),
+                    admit_through_rank: cut.through_rank,
+                    seals: self.book.summary_request(s.shard).1,
+                    view: views.then(|| self.book.view_for(s.shard, s.view_tick)),
+                    config: shard_config,
+                    others_waiting: waiting - s.waiting.min(waiting),
+                    eta,
+                    operator: *op,
+                    lottery,
+                    random_seed: random_seed
+                        .map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
+                }
             })
             .collect();
+        self.book.finish_tick(tick_id, views);
+        let shares: Vec<u64> = (0..shards)
+            .map(|i| cuts.get(i).map_or(0, |c| c.admit))
+            .collect();
+        let waiting_after = waiting - budget.min(waiting);
 
         let oldest = summaries.iter().filter_map(|s| s.oldest_arrival_ms).min();
         let wait_s = |t: Option<u64>| t.map_or(0, |t| now_ms.saturating_sub(t) / 1000);
@@ -240,6 +356,8 @@ impl AdmissionController {
             active,
             admitted_total: summaries.iter().map(|s| s.admitted_total).sum(),
             abandoned_total: summaries.iter().map(|s| s.abandoned_total).sum(),
+            away: summaries.iter().map(|s| s.away).sum(),
+            missed_total: summaries.iter().map(|s| s.missed_total).sum(),
             admit_rate_per_min: self.rate.measured_per_s().unwrap_or(0.0) * 60.0,
             oldest_wait_seconds: wait_s(oldest),
             paused: config.paused,
@@ -250,13 +368,16 @@ impl AdmissionController {
             shards: summaries
                 .iter()
                 .zip(&shares)
-                .map(|(s, &g)| ShardStats {
+                .zip(replies)
+                .map(|((s, &g), reply)| ShardStats {
                     shard: s.shard,
                     waiting: s.waiting,
                     active: s.active_sessions,
                     granted: u32::try_from(g).unwrap_or(u32::MAX),
                     oldest_wait_seconds: wait_s(s.oldest_arrival_ms),
                     last_applied_tick: s.last_applied_tick,
+                    answered: reply.is_some(),
+                    error: None,
                 })
                 .collect(),
         };

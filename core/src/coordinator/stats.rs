@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::operator::Phase;
 
 /// Per-shard row of `/admin/stats`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardStats {
     /// Shard index.
     pub shard: u32,
@@ -20,6 +20,17 @@ pub struct ShardStats {
     pub oldest_wait_seconds: u64,
     /// Last grant the shard had applied when it reported.
     pub last_applied_tick: Option<u64>,
+    /// Whether it answered this tick (if not, its figures are its last).
+    #[serde(default = "yes")]
+    pub answered: bool,
+    /// Why it did not answer, when it said (e.g. its rows cannot be
+    /// restored): shown on the dashboard until it answers again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `/admin/stats`.
@@ -35,6 +46,13 @@ pub struct AdminStats {
     pub admitted_total: u64,
     /// Dropped for silence, ever (as reported by the shards).
     pub abandoned_total: u64,
+    /// Waiting citizens away within the hold of their place.
+    #[serde(default)]
+    pub away: u64,
+    /// Dropped after their hold ran out (back too late), ever: the
+    /// contract's `missed_turn` (API.md).
+    #[serde(default, rename = "missed_turn", alias = "missed_total")]
+    pub missed_total: u64,
     /// Smoothed measured admission rate.
     pub admit_rate_per_min: f64,
     /// Wait of the oldest waiting citizen.

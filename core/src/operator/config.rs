@@ -4,12 +4,13 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::{validate_events, BypassRules, Event, Message};
 use crate::config::ConfigError;
 use crate::date::{format_rfc3339, parse_rfc3339, rfc3339};
 
 /// Earliest and latest instants accepted in the configuration (2000..2200).
-const MIN_TIME_MS: u64 = 946_684_800_000;
-const MAX_TIME_MS: u64 = 7_258_118_400_000;
+pub(crate) const MIN_TIME_MS: u64 = 946_684_800_000;
+pub(crate) const MAX_TIME_MS: u64 = 7_258_118_400_000;
 /// Longest `max_wait_minutes` (a week).
 pub const MAX_WAIT_MINUTES_LIMIT: u32 = 7 * 24 * 60;
 
@@ -27,6 +28,22 @@ pub enum QueueMode {
     /// No new arrivals: the closed page.
     Reject,
 }
+
+/// Where the admission rate comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pacing {
+    /// `new_users_per_minute`, as set.
+    Fixed,
+    /// What the origin can serve (its signed capacity report), never above
+    /// `new_users_per_minute` (`crate::capacity`). The default; without a
+    /// fresh report the room paces as `fixed`.
+    #[default]
+    Origin,
+}
+
+/// Highest `pacing_floor_per_minute`.
+pub const MAX_PACING_FLOOR_PER_MINUTE: u32 = 1_000_000;
 
 /// The operator settings beside [`crate::config::AdmissionConfig`]
 /// (the same `PUT /admin/config` object). Times are milliseconds since the
@@ -50,6 +67,11 @@ pub struct OperatorConfig {
     /// Shown on the closed page (`reject` mode) and sent as `Retry-After`.
     #[serde(with = "time_opt")]
     pub reopen_at: Option<u64>,
+    /// Where the admission rate comes from.
+    pub pacing: Pacing,
+    /// With `pacing: "origin"`, admissions per minute the loop never goes
+    /// below while the registry answers (at most `new_users_per_minute`).
+    pub pacing_floor_per_minute: u32,
 }
 
 impl OperatorConfig {
@@ -67,6 +89,15 @@ impl OperatorConfig {
                 format!(
                     "must be between 0 (no limit) and {MAX_WAIT_MINUTES_LIMIT} minutes, got {}",
                     self.max_wait_minutes
+                ),
+            );
+        }
+        if self.pacing_floor_per_minute > MAX_PACING_FLOOR_PER_MINUTE {
+            return err(
+                "pacing_floor_per_minute",
+                format!(
+                    "must be between 0 and {MAX_PACING_FLOOR_PER_MINUTE} users per minute, got {}",
+                    self.pacing_floor_per_minute
                 ),
             );
         }
@@ -99,8 +130,36 @@ impl OperatorConfig {
     }
 }
 
+/// The operator settings that are text or lists, beside the
+/// [`OperatorConfig`] (which stays `Copy`: every shard carries one in its
+/// meta row and every grant sends it). Patched by the same
+/// `PUT /admin/config` ([`super::patch`]), stored by the Coordinator under
+/// its own key; whoever needs one of these at a tick gets the value, not the
+/// whole list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperatorExtras {
+    /// The live message ([`super::message`]); `null` removes it.
+    pub message: Option<Message>,
+    /// Scheduled events ([`super::events`]), in any order.
+    pub events: Vec<Event>,
+    /// Bypass by address range, header or country ([`super::bypass`]).
+    pub bypass_rules: BypassRules,
+}
+
+impl OperatorExtras {
+    /// Rejects settings that cannot be meant, naming the nested field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(m) = &self.message {
+            m.validate("message")?;
+        }
+        validate_events(&self.events)?;
+        self.bypass_rules.validate()
+    }
+}
+
 /// Serde for `Option<u64>` times: RFC 3339 out; RFC 3339 or epoch ms in.
-mod time_opt {
+pub(crate) mod time_opt {
     use super::*;
 
     pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -135,6 +194,20 @@ mod time_opt {
                 .map(Some)
                 .ok_or_else(|| D::Error::custom(format!("{t:?} is not an RFC 3339 time"))),
         }
+    }
+}
+
+/// Serde for a required `u64` time, shown and read as [`time_opt`] does.
+pub(crate) mod time_req {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        time_opt::serialize(&Some(*v), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        use serde::de::Error;
+        time_opt::deserialize(d)?.ok_or_else(|| D::Error::custom("a time is required"))
     }
 }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{body_of, decode_json, Call, ProtocolError, Wire};
+use crate::capacity::PacingStats;
 use crate::coordinator::{AdminStats, AdmissionConfig, Grant, HistoryPoint};
 use crate::operator::OperatorConfig;
 use crate::protocol::GrantReply;
@@ -26,6 +27,10 @@ pub struct ConfigPatch(pub serde_json::Map<String, serde_json::Value>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replay;
 
+/// Test builds only: what the last ticks cost (the benchmark reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Costs;
+
 /// Everything the Coordinator is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorRequest {
@@ -33,6 +38,7 @@ pub enum CoordinatorRequest {
     Stats(Stats),
     Config(ConfigPatch),
     Replay(Replay),
+    Costs(Costs),
 }
 
 impl CoordinatorRequest {
@@ -42,6 +48,7 @@ impl CoordinatorRequest {
             CoordinatorRequest::Stats(r) => Wire::post("/stats", r),
             CoordinatorRequest::Config(r) => Wire::post("/config", r),
             CoordinatorRequest::Replay(r) => Wire::post("/replay", r),
+            CoordinatorRequest::Costs(r) => Wire::post("/costs", r),
         }
     }
 
@@ -51,6 +58,7 @@ impl CoordinatorRequest {
             "/stats" => CoordinatorRequest::Stats(body_of(path, body)?),
             "/config" => CoordinatorRequest::Config(body_of(path, body)?),
             "/replay" => CoordinatorRequest::Replay(body_of(path, body)?),
+            "/costs" => CoordinatorRequest::Costs(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
@@ -78,6 +86,9 @@ pub struct StatsReply {
     pub config: RoomConfig,
     /// The dashboard chart: one point per 10 s, last 15 minutes.
     pub history: Vec<HistoryPoint>,
+    /// The closed loop: effective rate, why, the origin's backlog.
+    #[serde(flatten)]
+    pub pacing: PacingStats,
 }
 
 /// A configuration patch refused: the body of the `422` answer.
@@ -117,11 +128,29 @@ pub struct ReplayReply {
     pub replies: Vec<GrantReply>,
 }
 
+/// One tick's cost, measured by the Coordinator: wall time from the first
+/// summary request to the last grant's answer (in workerd the clock moves
+/// with I/O, which a tick is made of), and the JSON bytes it sent and got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickCost {
+    pub tick_id: u64,
+    pub ms: u64,
+    pub bytes: u64,
+    pub waiting: u64,
+}
+
+/// The answer to [`Costs`]: the last ticks, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostsReply {
+    pub ticks: Vec<TickCost>,
+}
+
 calls! {
     CoordinatorRequest;
     Wake => WakeReply, "coordinator wake";
     Stats => StatsReply, "coordinator stats";
     Replay => ReplayReply, "coordinator replay";
+    Costs => CostsReply, "coordinator costs";
 }
 
 impl From<ConfigPatch> for CoordinatorRequest {
@@ -141,6 +170,7 @@ impl Call<CoordinatorRequest> for ConfigPatch {
             status => Err(ProtocolError::Status {
                 status,
                 what: Self::NAME.to_owned(),
+                detail: super::status_detail(body),
             }),
         }
     }
@@ -173,6 +203,7 @@ mod tests {
             Stats.into(),
             patch().into(),
             Replay.into(),
+            Costs.into(),
         ] {
             let wire = req.encode();
             let back = CoordinatorRequest::decode(&wire.path, wire.body.as_deref().unwrap_or(""));
@@ -196,6 +227,7 @@ mod tests {
                 session_minutes: 15,
                 abandon_after_seconds: 60,
                 paused: true,
+                max_away_minutes: 90,
             },
             operator: OperatorConfig {
                 mode: QueueMode::Reject,
@@ -203,6 +235,7 @@ mod tests {
                 prequeue_start: None,
                 event_start: Some(1_777_622_400_000),
                 reopen_at: Some(1_777_626_000_000),
+                ..OperatorConfig::default()
             },
         }
     }
@@ -213,7 +246,8 @@ mod tests {
         assert_eq!(v["new_users_per_minute"], 120);
         assert_eq!(v["mode"], "reject");
         assert_eq!(v["event_start"], "2026-05-01T08:00:00Z");
-        assert_eq!(v.as_object().unwrap().len(), 10);
+        assert_eq!(v.as_object().unwrap().len(), 13);
+        assert_eq!(v["pacing"], "origin");
     }
 
     #[test]
@@ -231,6 +265,8 @@ mod tests {
                 active: 2,
                 admitted_total: 7,
                 abandoned_total: 1,
+                away: 3,
+                missed_total: 1,
                 admit_rate_per_min: 1.5,
                 oldest_wait_seconds: 30,
                 paused: false,
@@ -247,6 +283,8 @@ mod tests {
                     granted: 1,
                     oldest_wait_seconds: 30,
                     last_applied_tick: Some(3),
+                    answered: false,
+                    error: Some("shard cannot restore: unreadable shard meta".into()),
                 }],
             },
             config: room_config(),
@@ -257,6 +295,14 @@ mod tests {
                 admitted_total: 4,
                 abandoned_total: 5,
             }],
+            pacing: PacingStats {
+                effective_rate_per_min: 300,
+                pacing_reason: crate::capacity::PacingReason::RegistryPace,
+                origin_backlog: Some(20),
+                registry_limit_per_s: Some(5.0),
+                show_rate: 1.0,
+                ..PacingStats::default()
+            },
         };
         let text = encode_reply(&stats);
         assert_eq!(Stats::decode_reply(200, &text), Ok(stats));
@@ -264,6 +310,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["tick_id"], 4);
         assert_eq!(v["config"]["mode"], "reject");
+        assert_eq!(v["effective_rate_per_min"], 300);
+        assert_eq!(v["origin_backlog"], 20);
+        assert_eq!(v["pacing_reason"], "registry_pace");
 
         for reply in [
             ConfigReply::Applied(room_config()),
@@ -286,11 +335,12 @@ mod tests {
                 tick_id: 1,
                 shard: 0,
                 admit: 1,
+                admit_through_rank: 1 << 16,
+                seals: vec![],
+                view: None,
                 config: ShardConfig::default(),
-                others_before: vec![],
                 others_waiting: 0,
                 eta: EtaInfo::default(),
-                head_sample_len: 256,
                 operator: OperatorConfig::default(),
                 lottery: None,
                 random_seed: None,

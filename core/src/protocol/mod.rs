@@ -39,12 +39,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use coordinator::{
-    ConfigPatch, ConfigReply, CoordinatorRequest, InvalidField, ReplayReply, RoomConfig,
-    StatsReply, WakeReply,
+    ConfigPatch, ConfigReply, CoordinatorRequest, CostsReply, InvalidField, ReplayReply,
+    RoomConfig, StatsReply, TickCost, WakeReply,
 };
 pub use shard::{
-    CheckReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, Pong, ReleaseReply, RevokeReply,
-    ShardRequest,
+    CheckReply, FillReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, Pong, ReleaseReply,
+    RevokeReply, ShardRequest, StallReply,
 };
 
 /// The HTTP method of a request on the wire.
@@ -91,8 +91,15 @@ pub enum ProtocolError {
     UnknownPath(String),
     #[error("bad body for {path}: {message}")]
     BadBody { path: String, message: String },
-    #[error("status {status} for {what}")]
-    Status { status: u16, what: String },
+    /// A refusal; `detail` is the start of what the object said (e.g. a
+    /// shard that cannot restore says why), for the operator's log and
+    /// dashboard.
+    #[error("status {status} for {what}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Status {
+        status: u16,
+        what: String,
+        detail: String,
+    },
     #[error("bad reply for {what}: {message}")]
     BadReply { what: String, message: String },
 }
@@ -111,10 +118,21 @@ pub trait Call<R>: Into<R> {
             return Err(ProtocolError::Status {
                 status,
                 what: Self::NAME.to_owned(),
+                detail: status_detail(body),
             });
         }
         decode_json(Self::NAME, body)
     }
+}
+
+/// At most 200 characters of an error body, one line.
+pub fn status_detail(body: &str) -> String {
+    body.chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// The JSON text of a reply.

@@ -6,6 +6,7 @@ use super::{body_of, Call, ProtocolError, Wire};
 use crate::coordinator::{Grant, ShardSummary};
 use crate::operator::Refusal;
 use crate::queue::{JoinOutcome, Status};
+pub use crate::wire::Summary;
 
 /// A new place for entry `id` (or the one it already holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,16 +45,40 @@ pub struct Check {
     pub id: u64,
 }
 
-/// The Coordinator's per-tick question: this shard's [`ShardSummary`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub shard: u32,
-}
-
 /// One Durable Object round trip that does no queue work (the benchmark's
 /// baseline; the edge serves it only in its test build).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping;
+
+/// Benchmark only: `n` synthetic waiting entries with ids `first_id..`
+/// (the edge serves it only in its test build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fill {
+    pub first_id: u64,
+    pub n: u64,
+}
+
+/// Test only: the shard refuses the Coordinator's summary and grant calls
+/// for `ms` (a shard that stops answering; the edge serves it only in its
+/// test build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    pub ms: u64,
+}
+
+/// Test only: `on` makes the shard's stored meta unreadable (keeping the
+/// real one aside), `false` puts it back; a restart in between finds a
+/// shard that cannot restore (the edge serves it only in its test build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Corrupt {
+    pub on: bool,
+}
+
+/// The answer to [`Corrupt`]: whether the shard now serves (it restored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorruptReply {
+    pub serving: bool,
+}
 
 /// Everything a `QueueShard` is asked. The Coordinator's tick grant is
 /// [`Grant`] itself.
@@ -68,6 +93,9 @@ pub enum ShardRequest {
     Summary(Summary),
     Grant(Grant),
     Ping(Ping),
+    Fill(Fill),
+    Stall(Stall),
+    Corrupt(Corrupt),
 }
 
 const HEARTBEAT_PREFIX: &str = "/status/";
@@ -85,6 +113,9 @@ impl ShardRequest {
             ShardRequest::Summary(r) => Wire::post("/summary", r),
             ShardRequest::Grant(r) => Wire::post("/grant", r),
             ShardRequest::Ping(r) => Wire::post("/ping", r),
+            ShardRequest::Fill(r) => Wire::post("/fill", r),
+            ShardRequest::Stall(r) => Wire::post("/stall", r),
+            ShardRequest::Corrupt(r) => Wire::post("/corrupt", r),
         }
     }
 
@@ -105,6 +136,9 @@ impl ShardRequest {
             "/summary" => ShardRequest::Summary(body_of(path, body)?),
             "/grant" => ShardRequest::Grant(body_of(path, body)?),
             "/ping" => ShardRequest::Ping(body_of(path, body)?),
+            "/fill" => ShardRequest::Fill(body_of(path, body)?),
+            "/stall" => ShardRequest::Stall(body_of(path, body)?),
+            "/corrupt" => ShardRequest::Corrupt(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
@@ -174,6 +208,18 @@ pub struct Pong {
     pub pong: bool,
 }
 
+/// The answer to [`Fill`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillReply {
+    pub waiting: u64,
+}
+
+/// The answer to [`Stall`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StallReply {
+    pub until_ms: u64,
+}
+
 calls! {
     ShardRequest;
     Join => JoinReply, "shard join";
@@ -185,14 +231,18 @@ calls! {
     Summary => ShardSummary, "shard summary";
     Grant => GrantReply, "shard grant";
     Ping => Pong, "shard ping";
+    Fill => FillReply, "shard fill";
+    Stall => StallReply, "shard stall";
+    Corrupt => CorruptReply, "shard corrupt";
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coordinator::ArrivalHistogram;
     use crate::eta::EtaInfo;
     use crate::operator::{Lottery, OperatorConfig, QueueMode};
+    use crate::order::Seal;
+    use crate::order::{RankReport, ViewUpdate};
     use crate::protocol::{encode_reply, Method};
     use crate::queue::{ShardConfig, WaitingStatus};
     use serde::de::DeserializeOwned;
@@ -203,20 +253,28 @@ mod tests {
             tick_id: 7,
             shard: 3,
             admit: 2,
+            admit_through_rank: 7 << 16,
+            seals: vec![Seal {
+                rank: 7 << 16,
+                through_seq: 41,
+            }],
+            view: Some(ViewUpdate::Delta {
+                from_tick: 6,
+                ranks: vec![(6 << 16, -2, -2), (7 << 16, 5, 0)],
+            }),
             config: ShardConfig::default(),
-            others_before: vec![(1_700_000_000_000, 4), (1_700_000_001_000, 9)],
             others_waiting: 12,
             eta: EtaInfo {
                 rate_per_s: 0.25,
                 paused: false,
             },
-            head_sample_len: 256,
             operator: OperatorConfig {
                 mode: QueueMode::Random,
                 max_wait_minutes: 30,
                 prequeue_start: Some(1_700_000_000_000),
                 event_start: Some(1_700_000_600_000),
                 reopen_at: None,
+                ..OperatorConfig::default()
             },
             lottery: Some(Lottery {
                 // 52 bits and more: the body must keep every bit.
@@ -240,9 +298,25 @@ mod tests {
             }
             .into(),
             Check { id: 6 }.into(),
-            Summary { shard: 255 }.into(),
+            Summary {
+                shard: 255,
+                tick_id: 9,
+                received_through: Some(8),
+                seals: vec![Seal {
+                    rank: 8 << 16,
+                    through_seq: 3,
+                }],
+            }
+            .into(),
             grant().into(),
             Ping.into(),
+            Fill {
+                first_id: 1 << 40,
+                n: 15_625,
+            }
+            .into(),
+            Stall { ms: 30_000 }.into(),
+            Corrupt { on: true }.into(),
         ]
     }
 
@@ -309,11 +383,13 @@ mod tests {
             seq: 9,
             position: 3,
             shard_waiting: 5,
-            global_position: 11,
+            global_position: Some(11),
             global_waiting: 40,
             eta_seconds: 33,
             poll_after_ms: 5_000,
             persist_last_seen: true,
+            hold_until_ms: Some(1_700_000_600_000),
+            persist_hold: true,
         })
     }
 
@@ -368,8 +444,15 @@ mod tests {
             active_sessions: 1,
             abandoned_total: 4,
             admitted_total: 5,
-            head_deltas_ms: vec![0, 10, 20],
-            histogram: ArrivalHistogram::default(),
+            unranked: 2,
+            unranked_through_seq: Some(12),
+            sealed_through_seq: Some(10),
+            ranked: RankReport::Full(vec![(8 << 16, 1)]),
+            ranked_waiting: 1,
+            view_tick: Some(8),
+            away: 1,
+            missed_total: 2,
+            away_ahead: vec![(8 << 16, 1)],
         });
         round_trip::<Grant>(GrantReply {
             duplicate: true,
@@ -377,5 +460,8 @@ mod tests {
             abandoned: 2,
         });
         round_trip::<Ping>(Pong { pong: true });
+        round_trip::<Fill>(FillReply { waiting: 3 });
+        round_trip::<Stall>(StallReply { until_ms: 9 });
+        round_trip::<Corrupt>(CorruptReply { serving: false });
     }
 }

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntryRow, GlobalView, RowChanges, ShardQueue, Status, MAX_HEAD_SAMPLE_LEN};
+use super::{EntryRow, RowChanges, ShardQueue, Status};
 use crate::operator::SeededRng;
 use crate::wire::Grant;
 
@@ -24,10 +24,12 @@ pub struct GrantOutcome {
 }
 
 impl ShardQueue {
-    /// Applies the coordinator's grant for one tick: adopts its timing
-    /// rules and global view, then admits `grant.admit` oldest live
-    /// entries. A grant whose tick id is not newer than the last applied
-    /// one is a duplicate (alarms are at-least-once) and changes nothing.
+    /// Applies the coordinator's grant for one tick: its seals, timing
+    /// rules, the lottery, the view of the other shards, then admits its
+    /// first `grant.admit` entries in the order (none ranked above
+    /// `grant.admit_through_rank`). A grant whose tick id is not newer than
+    /// the last applied one is a duplicate (alarms are at-least-once) and
+    /// changes nothing.
     pub fn apply_grant(&mut self, grant: &Grant, now_ms: u64) -> GrantOutcome {
         if self
             .meta
@@ -40,6 +42,7 @@ impl ShardQueue {
             };
         }
         self.meta.last_applied_tick = Some(grant.tick_id);
+        let sealed = self.apply_seals(&grant.seals);
         self.set_config(grant.config);
         self.meta.operator = grant.operator;
         let reordered = match grant.lottery {
@@ -48,20 +51,20 @@ impl ShardQueue {
                     && self.meta.lottery_done != Some(l.event_start_ms) =>
             {
                 self.meta.lottery_done = Some(l.event_start_ms);
-                self.shuffle_prequeue(&l, now_ms)
+                self.shuffle_prequeue(&l, grant.tick_id, now_ms)
             }
             _ => Vec::new(),
         };
-        self.global = GlobalView {
-            others_before: grant.others_before.clone(),
-            others_waiting: grant.others_waiting,
-            eta: grant.eta,
-            head_sample_len: grant.head_sample_len.clamp(1, MAX_HEAD_SAMPLE_LEN),
-        };
-        let changes = match grant.random_seed {
+        if let (Some(view), true) = (&grant.view, reordered.is_empty()) {
+            self.apply_view(grant.shard, grant.tick_id, view);
+        }
+        self.global.others_waiting = grant.others_waiting;
+        self.global.eta = grant.eta;
+        let mut changes = match grant.random_seed {
             Some(seed) => self.admit_random(u64::from(grant.admit), seed, now_ms),
-            None => self.admit(u64::from(grant.admit), now_ms),
+            None => self.admit_through(u64::from(grant.admit), grant.admit_through_rank, now_ms),
         };
+        changes.sealed = sealed;
         GrantOutcome {
             duplicate: false,
             changes,
@@ -69,21 +72,39 @@ impl ShardQueue {
         }
     }
 
-    /// Expires overdue entries, then admits the `k` oldest live ones into
-    /// sessions ending at `now_ms + session_ms`.
+    /// Expires overdue entries, then admits the `k` oldest live ones, ranked
+    /// or not, into sessions ending at `now_ms + session_ms` (a shard on its
+    /// own; under a coordinator grants use [`ShardQueue::admit_through`]).
     pub fn admit(&mut self, k: u64, now_ms: u64) -> RowChanges {
+        self.admit_through(k, u64::MAX, now_ms)
+    }
+
+    /// Like [`ShardQueue::admit`], but only ranked entries of a rank up to
+    /// `through_rank` (`u64::MAX`: anyone, the unranked included). Entries
+    /// away within their hold keep their place and are passed over.
+    pub fn admit_through(&mut self, k: u64, through_rank: u64, now_ms: u64) -> RowChanges {
         let mut changes = self.expire(now_ms);
         let end = now_ms.saturating_add(self.meta.config.session_ms);
         changes.session_expires_ms = end;
-        while (changes.admitted.len() as u64) < k {
-            let Some(front) = self.slots.front().copied() else {
+        let mut seq = self.head_seq;
+        while (changes.admitted.len() as u64) < k && seq < self.next_seq {
+            // Admitting the front pops the vacant slots behind it too.
+            seq = seq.max(self.head_seq);
+            let Some(slot) = self.slot(seq).copied() else {
                 break;
             };
-            let seq = self.head_seq;
-            self.remove_waiting(front.id, seq);
-            self.sessions.insert(front.id, end);
-            self.session_ends.push(Reverse((end, front.id)));
-            changes.admitted.push(front.id);
+            if !slot.is_live() || slot.away {
+                seq += 1;
+                continue;
+            }
+            if through_rank != u64::MAX && (slot.rank == 0 || slot.rank > through_rank) {
+                break;
+            }
+            self.remove_waiting(slot.id, seq);
+            self.sessions.insert(slot.id, end);
+            self.session_ends.push(Reverse((end, slot.id)));
+            changes.admitted.push(slot.id);
+            seq += 1;
         }
         self.meta.admitted_total += changes.admitted.len() as u64;
         changes
@@ -96,15 +117,25 @@ impl ShardQueue {
         let end = now_ms.saturating_add(self.meta.config.session_ms);
         changes.session_expires_ms = end;
         let mut rng = SeededRng::new(seed);
+        let mut tries = 0u64;
         while (changes.admitted.len() as u64) < k && self.waiting_len() > 0 {
             let r = rng.below(self.waiting_len());
             let Some(idx) = self.tree.find_kth(r) else {
                 break;
             };
             let seq = self.tree_base + idx as u64;
-            let Some(id) = self.slot(seq).map(|s| s.id) else {
+            let Some(slot) = self.slot(seq).copied() else {
                 break;
             };
+            if slot.away {
+                // Away within the hold: not admitted; try another (bounded).
+                tries += 1;
+                if tries > 4 * k + 16 {
+                    break;
+                }
+                continue;
+            }
+            let id = slot.id;
             self.remove_waiting(id, seq);
             self.sessions.insert(id, end);
             self.session_ends.push(Reverse((end, id)));

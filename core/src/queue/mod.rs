@@ -30,8 +30,10 @@
 //! - `admission.rs`: applying the coordinator's grant
 //!   ([`ShardQueue::apply_grant`]), FIFO and random admission, the active
 //!   sessions they open.
-//! - `positions.rs`: exact in-shard and estimated global positions, the
-//!   waiting page's [`Status`].
+//! - `positions.rs`: exact positions in the one admission order
+//!   ([`crate::order`]), the waiting page's [`Status`].
+//! - `ranks.rs`: the entries' ranks in that order: seals from the
+//!   coordinator, the changes reported back, the view of the other shards.
 //! - `schedule.rs`: the operator's schedule in a shard: the door for new
 //!   arrivals, the pre-queue countdown and its lottery.
 //! - `summary.rs`: what the shard reports to the coordinator each tick.
@@ -39,17 +41,18 @@
 //!   [`ShardQueue::restore`] from them.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
 pub use crate::config::ShardConfig;
 use crate::eta::EtaInfo;
 use crate::fenwick::Fenwick;
-pub use crate::wire::{DEFAULT_HEAD_SAMPLE_LEN, MAX_HEAD_SAMPLE_LEN};
+use crate::order::OthersView;
 
 mod admission;
 mod heartbeat;
 mod order;
 mod positions;
+mod ranks;
 mod rows;
 mod schedule;
 mod summary;
@@ -70,23 +73,54 @@ struct Slot {
     arrived_ms: u64,
     /// Recorded last heartbeat, or [`VACANT`].
     last_seen_ms: u64,
+    /// Rank in the admission order; 0 until the coordinator gives one.
+    rank: u64,
+    /// The latest hold shown ([`crate::hold`]), in epoch seconds (rounded
+    /// up; `u32` keeps a slot at 40 bytes); 0: none.
+    hold_until_s: u32,
+    /// Silent past the grace but within the hold: keeps the place, is not
+    /// admitted (set by [`ShardQueue::expire`], cleared by a heartbeat).
+    away: bool,
 }
+
+// Memory per waiting entry is a benchmarked promise (BENCHMARKS.md).
+const _: () = assert!(std::mem::size_of::<Slot>() == 40);
 
 impl Slot {
     fn is_live(&self) -> bool {
         self.last_seen_ms != VACANT
+    }
+
+    /// The hold in epoch milliseconds (0: none).
+    fn hold_ms(&self) -> u64 {
+        u64::from(self.hold_until_s) * 1_000
+    }
+
+    fn set_hold_ms(&mut self, ms: u64) {
+        self.hold_until_s = u32::try_from(ms.div_ceil(1_000)).unwrap_or(u32::MAX);
     }
 }
 
 /// What the last grant told this shard about the other shards.
 #[derive(Debug, Clone, Default)]
 struct GlobalView {
-    /// `(arrival_ms, n)`: n waiting entries elsewhere arrived before
-    /// `arrival_ms`; sorted by time.
-    others_before: Vec<(u64, u64)>,
+    /// The other shards' ranked entries.
+    order: OthersView,
+    /// Waiting entries in other shards, ranked or not.
     others_waiting: u64,
     eta: EtaInfo,
-    head_sample_len: u32,
+}
+
+/// What the shard owes the coordinator in its next summary.
+#[derive(Debug, Clone, Default)]
+struct Report {
+    /// Tick of the last summary given; `None`: report in full next.
+    last_summary_tick: Option<u64>,
+    /// Changes of ranked counts since then.
+    changes: BTreeMap<u64, i64>,
+    /// Sequence numbers of unranked entries gone since then (a seal of
+    /// entries counted in that summary must not count them).
+    gone_unranked: Vec<u64>,
 }
 
 /// One shard of the waiting queue. See the module docs.
@@ -110,6 +144,11 @@ pub struct ShardQueue {
     session_ends: BinaryHeap<Reverse<(u64, u64)>>,
     last_arrival_ms: u64,
     global: GlobalView,
+    /// Live ranked entries per rank.
+    own: BTreeMap<u64, u64>,
+    report: Report,
+    /// Entries away within their hold.
+    away: u64,
 }
 
 impl ShardQueue {
@@ -131,10 +170,10 @@ impl ShardQueue {
             sessions: HashMap::new(),
             session_ends: BinaryHeap::new(),
             last_arrival_ms: 0,
-            global: GlobalView {
-                head_sample_len: DEFAULT_HEAD_SAMPLE_LEN,
-                ..GlobalView::default()
-            },
+            global: GlobalView::default(),
+            own: BTreeMap::new(),
+            report: Report::default(),
+            away: 0,
         }
     }
 
@@ -147,6 +186,23 @@ impl ShardQueue {
     /// until the next call that takes `now`).
     pub fn waiting_len(&self) -> u64 {
         self.index.len() as u64
+    }
+
+    /// Waiting entries away within their hold.
+    pub fn away_len(&self) -> u64 {
+        self.away
+    }
+
+    /// When an entry loses its place: past the grace after its last
+    /// heartbeat, or past the grace after its hold, whichever is later.
+    fn drop_at(&self, slot: &Slot) -> u64 {
+        let grace = self.meta.config.expiry_grace_ms();
+        let seen = slot.last_seen_ms.saturating_add(grace);
+        if slot.hold_until_s == 0 {
+            seen
+        } else {
+            seen.max(slot.hold_ms().saturating_add(grace))
+        }
     }
 
     /// Arrival time of the oldest waiting entry.

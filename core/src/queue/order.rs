@@ -71,6 +71,9 @@ impl ShardQueue {
             id,
             arrived_ms,
             last_seen_ms,
+            rank: 0,
+            hold_until_s: 0,
+            away: false,
         });
         self.tree.add((seq - self.tree_base) as usize, 1);
         self.index.insert(id, seq);
@@ -102,6 +105,10 @@ impl ShardQueue {
         self.index.remove(&id);
         let i = (seq - self.head_seq) as usize;
         self.slots[i].last_seen_ms = VACANT;
+        if std::mem::take(&mut self.slots[i].away) {
+            self.away -= 1;
+        }
+        self.note_gone(seq, self.slots[i].rank);
         self.tree.add((seq - self.tree_base) as usize, -1);
         while self.slots.front().is_some_and(|s| !s.is_live()) {
             self.slots.pop_front();

@@ -1,10 +1,15 @@
-//! Where a waiting entry stands: its exact position within the shard, its
-//! estimated position across all shards (from the last grant), its wait.
+//! Where a waiting entry stands: its exact position within the shard and
+//! in the one admission order across all shards ([`crate::order`]), its
+//! wait.
 
 use serde::{Deserialize, Serialize};
 
 use super::ShardQueue;
 use crate::eta::poll_after_ms;
+
+/// Poll interval while counting: a rank comes with the next tick (about a
+/// second), its view with the grant right after.
+pub const COUNTING_POLL_MS: u64 = 1_500;
 
 /// Where a waiting entry stands, as returned to the waiting page.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -15,9 +20,10 @@ pub struct WaitingStatus {
     pub position: u64,
     /// Live waiting entries in this shard.
     pub shard_waiting: u64,
-    /// Position across all shards (see [`ShardQueue::global_position`] for
-    /// the error bound).
-    pub global_position: u64,
+    /// Position in the admission order across all shards; `None` while the
+    /// entry has no rank yet or the shard has no view of the others (about
+    /// a tick after joining): "counting the people ahead of you".
+    pub global_position: Option<u64>,
     /// Waiting entries across all shards (as of the last grant, plus this
     /// shard's exact count).
     pub global_waiting: u64,
@@ -27,6 +33,12 @@ pub struct WaitingStatus {
     pub poll_after_ms: u64,
     /// Whether the recorded `last_seen_ms` moved: write it to the row.
     pub persist_last_seen: bool,
+    /// Until when the place is kept without any poll ([`crate::hold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until_ms: Option<u64>,
+    /// The hold moved: write the row now (a promise made to the citizen).
+    #[serde(default)]
+    pub persist_hold: bool,
 }
 
 /// Result of [`ShardQueue::heartbeat`] and [`ShardQueue::status`].
@@ -51,7 +63,12 @@ impl ShardQueue {
     /// entry is reported as waiting until the next call that takes `now`).
     pub fn status(&self, id: u64, now_ms: u64) -> Status {
         match self.index.get(&id) {
-            Some(&seq) => Status::Waiting(self.waiting_status(seq)),
+            Some(&seq) => {
+                let mut w = self.waiting_status(seq);
+                let hold = self.slot(seq).map_or(0, |s| s.hold_ms());
+                self.decorate_hold(&mut w, hold, now_ms);
+                Status::Waiting(w)
+            }
             None => self.session_status(id, now_ms),
         }
     }
@@ -62,28 +79,30 @@ impl ShardQueue {
         Some(self.position_of_seq(seq))
     }
 
-    /// Position across all shards: the exact in-shard position plus the
-    /// number of other shards' waiting entries that arrived earlier, as
-    /// estimated from the last grant.
-    ///
-    /// Error bound: the second term is exact at the arrival times of the
-    /// coordinator's head samples (the front of every shard) and linearly
-    /// interpolated between its breakpoints elsewhere, so it is off by at
-    /// most the number of other shards' entries that arrived within the
-    /// same breakpoint interval as this entry (one histogram bucket:
-    /// at most 1/64 of the shard's waiting time span), plus the other
-    /// shards' joins, leaves and expiries since the last tick (about one
-    /// second of churn). Ties in arrival millisecond count as "not earlier".
+    /// Position across all shards: 1 + the live entries of this shard
+    /// ahead of it (exact) + the other shards' entries ahead of it in the
+    /// order as of the last grant (too high by at most what they admitted,
+    /// lost or dropped since; never too low: nobody is ranked ahead of an
+    /// entry that has a rank). `None` while counting (see
+    /// [`WaitingStatus::global_position`]).
     pub fn global_position(&self, id: u64) -> Option<u64> {
         let &seq = self.index.get(&id)?;
-        let slot = self.slot(seq)?;
-        Some(self.position_of_seq(seq) + self.others_before(slot.arrived_ms))
+        self.global_position_of_seq(seq)
+    }
+
+    fn global_position_of_seq(&self, seq: u64) -> Option<u64> {
+        let rank = self.slot(seq)?.rank;
+        if rank == 0 {
+            return None;
+        }
+        let others = self.global.order.ahead_of(rank)?;
+        Some(self.position_of_seq(seq) + others)
     }
 
     /// Estimated wait of someone joining now (the back of the line, all
     /// shards, as of the last grant).
     pub fn new_arrival_eta_seconds(&self) -> u64 {
-        let back = self.waiting_len() + self.global.others_waiting + 1;
+        let back = self.waiting_len() + self.others_waiting() + 1;
         self.global.eta.eta_seconds(back)
     }
 
@@ -91,43 +110,35 @@ impl ShardQueue {
         self.tree.prefix((seq - self.tree_base) as usize) + 1
     }
 
+    /// Waiting entries in the other shards: the view's count, or the last
+    /// grant's total if that is higher (it includes their unranked).
+    fn others_waiting(&self) -> u64 {
+        self.global.others_waiting.max(self.global.order.total())
+    }
+
     pub(super) fn waiting_status(&self, seq: u64) -> WaitingStatus {
         let position = self.position_of_seq(seq);
-        let arrived = self.slots[(seq - self.head_seq) as usize].arrived_ms;
-        let global_position = position + self.others_before(arrived);
-        let eta_seconds = self.global.eta.eta_seconds(global_position);
+        let global_position = self.global_position_of_seq(seq);
+        // While counting, the ETA assumes everyone elsewhere is ahead.
+        let ahead = global_position.unwrap_or(position + self.others_waiting());
+        let eta_seconds = self.global.eta.eta_seconds(ahead);
+        let poll_after_ms = match global_position {
+            Some(_) => poll_after_ms(eta_seconds, self.meta.config.abandon_after_ms),
+            None => COUNTING_POLL_MS
+                .min(self.meta.config.abandon_after_ms / 3)
+                .max(250),
+        };
         WaitingStatus {
             seq,
             position,
             shard_waiting: self.waiting_len(),
             global_position,
-            global_waiting: self.waiting_len() + self.global.others_waiting,
+            global_waiting: self.waiting_len() + self.others_waiting(),
             eta_seconds,
-            poll_after_ms: poll_after_ms(eta_seconds, self.meta.config.abandon_after_ms),
+            poll_after_ms,
             persist_last_seen: false,
+            hold_until_ms: None,
+            persist_hold: false,
         }
-    }
-
-    fn others_before(&self, arrived_ms: u64) -> u64 {
-        let bp = &self.global.others_before;
-        if bp.is_empty() {
-            // This shard held nobody at the last tick: the entry arrived
-            // after everyone then waiting elsewhere.
-            return self.global.others_waiting;
-        }
-        let i = bp.partition_point(|&(t, _)| t <= arrived_ms);
-        if i == 0 {
-            return bp[0].1;
-        }
-        if i == bp.len() {
-            return self.global.others_waiting.max(bp[i - 1].1);
-        }
-        let (t0, c0) = bp[i - 1];
-        let (t1, c1) = bp[i];
-        if c1 <= c0 || t1 <= t0 {
-            return c0;
-        }
-        let frac = (arrived_ms - t0) as f64 / (t1 - t0) as f64;
-        c0 + ((c1 - c0) as f64 * frac).floor() as u64
     }
 }

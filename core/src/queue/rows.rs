@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ShardConfig, ShardQueue, Slot, VACANT};
 use crate::operator::OperatorConfig;
+use crate::order::Seal;
 
 /// State of a persisted entry row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,6 +59,12 @@ pub struct EntryRow {
     pub arrived_ms: u64,
     /// Recorded last heartbeat (coarse: see `queue/heartbeat.rs`).
     pub last_seen_ms: u64,
+    /// Rank in the admission order ([`crate::order`]); 0 = none yet.
+    #[serde(default)]
+    pub rank: u64,
+    /// The latest hold shown ([`crate::hold`]); 0 = none.
+    #[serde(default)]
+    pub hold_until_ms: u64,
     /// Waiting or admitted.
     pub state: EntryState,
     /// End of the active session; 0 while waiting.
@@ -76,12 +83,19 @@ pub struct ShardMeta {
     pub abandoned_total: u64,
     /// Entries admitted, ever.
     pub admitted_total: u64,
+    /// Entries dropped after a hold ran out (back too late), ever.
+    #[serde(default)]
+    pub missed_total: u64,
     /// Operator settings last received (who may join: [`ShardQueue::door`]).
     #[serde(default)]
     pub operator: OperatorConfig,
     /// `event_start_ms` of the pre-queue lottery this shard has applied.
     #[serde(default)]
     pub lottery_done: Option<u64>,
+    /// The highest sequence number a seal covered: sequence numbers are
+    /// never handed out again up to it, even by a restored empty shard.
+    #[serde(default)]
+    pub sealed_through_seq: Option<u64>,
 }
 
 impl ShardMeta {
@@ -92,8 +106,10 @@ impl ShardMeta {
             last_applied_tick: None,
             abandoned_total: 0,
             admitted_total: 0,
+            missed_total: 0,
             operator: OperatorConfig::default(),
             lottery_done: None,
+            sealed_through_seq: None,
         }
     }
 }
@@ -108,12 +124,16 @@ pub struct RowChanges {
     pub session_expires_ms: u64,
     /// Ids dropped for silence, oldest first: delete their rows.
     pub abandoned: Vec<u64>,
+    /// Ranks given to waiting rows without one: `UPDATE … SET rank WHERE
+    /// rank = 0 AND seq <= through_seq`, in order.
+    #[serde(default)]
+    pub sealed: Vec<Seal>,
 }
 
 impl RowChanges {
     /// True if no row changed.
     pub fn is_empty(&self) -> bool {
-        self.admitted.is_empty() && self.abandoned.is_empty()
+        self.admitted.is_empty() && self.abandoned.is_empty() && self.sealed.is_empty()
     }
 }
 
@@ -129,6 +149,10 @@ pub enum RestoreError {
     /// Arrival times go backwards along sequence numbers.
     #[error("arrival time of seq {0} is earlier than its predecessor's")]
     ArrivalNotMonotonic(u64),
+    /// Ranks go backwards along sequence numbers, or a ranked entry
+    /// follows an unranked one.
+    #[error("rank of seq {0} is out of order")]
+    RankNotMonotonic(u64),
 }
 
 impl ShardQueue {
@@ -180,6 +204,11 @@ impl ShardQueue {
                 if row.arrived_ms < prev.arrived_ms {
                     return Err(RestoreError::ArrivalNotMonotonic(row.seq));
                 }
+                // Ranks follow sequence numbers; the unranked (0) are last.
+                let ranked_after_unranked = prev.rank == 0 && row.rank != 0;
+                if ranked_after_unranked || (row.rank != 0 && row.rank < prev.rank) {
+                    return Err(RestoreError::RankNotMonotonic(row.seq));
+                }
                 // Vacant slots for the gap; they inherit the predecessor's
                 // arrival time so slots stay sorted by arrival.
                 for _ in prev.seq + 1..row.seq {
@@ -187,6 +216,9 @@ impl ShardQueue {
                         id: 0,
                         arrived_ms: prev.arrived_ms,
                         last_seen_ms: VACANT,
+                        rank: prev.rank,
+                        hold_until_s: 0,
+                        away: false,
                     });
                 }
             }
@@ -197,14 +229,40 @@ impl ShardQueue {
                 id: row.id,
                 arrived_ms: row.arrived_ms,
                 last_seen_ms: row.last_seen_ms.min(VACANT - 1),
+                rank: row.rank,
+                hold_until_s: 0,
+                away: false,
             });
+            if let Some(slot) = q.slots.back_mut() {
+                slot.set_hold_ms(row.hold_until_ms);
+            }
+            if row.rank != 0 {
+                *q.own.entry(row.rank).or_insert(0) += 1;
+            }
+            // Away-ness is found again by the next expiry pass.
             deadlines.push(Reverse((row.last_seen_ms.saturating_add(grace), row.seq)));
             q.last_arrival_ms = row.arrived_ms;
         }
         q.deadlines = BinaryHeap::from(deadlines);
         q.next_seq = max_seq
             .map_or(0, |m| m + 1)
-            .max(q.head_seq + q.slots.len() as u64);
+            .max(q.head_seq + q.slots.len() as u64)
+            .max(q.meta.sealed_through_seq.map_or(0, |s| s + 1));
+        if q.slots.is_empty() {
+            q.head_seq = q.next_seq;
+        }
+        // Slots are indexed by sequence number: up to a seal that covered
+        // entries since gone, the numbers in between stay vacant.
+        while q.head_seq + (q.slots.len() as u64) < q.next_seq {
+            let last = q.slots.back().copied().expect("non-empty here");
+            q.slots.push_back(Slot {
+                id: 0,
+                last_seen_ms: VACANT,
+                away: false,
+                hold_until_s: 0,
+                ..last
+            });
+        }
         q.rebuild_tree();
         Ok(q)
     }
@@ -223,6 +281,8 @@ impl ShardQueue {
                 seq,
                 arrived_ms: slot.arrived_ms,
                 last_seen_ms: slot.last_seen_ms,
+                rank: slot.rank,
+                hold_until_ms: slot.hold_ms(),
                 state: EntryState::Waiting,
                 session_expires_ms: 0,
             });
@@ -232,6 +292,8 @@ impl ShardQueue {
             seq: 0,
             arrived_ms: 0,
             last_seen_ms: 0,
+            rank: 0,
+            hold_until_ms: 0,
             state: EntryState::Admitted,
             session_expires_ms: end,
         })

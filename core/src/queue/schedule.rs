@@ -4,6 +4,7 @@
 
 use super::{EntryRow, ShardQueue};
 use crate::operator::{Door, Lottery};
+use crate::order::{lottery_rank, tick_rank};
 
 impl ShardQueue {
     /// What a new arrival gets now: a place, a pre-queue place, or the
@@ -23,20 +24,33 @@ impl ShardQueue {
         }
     }
 
-    /// The pre-queue lottery: every waiting entry that arrived before
-    /// `event_start` gets its effective arrival time and its place in key
-    /// order (see [`crate::operator`]); later arrivals keep theirs, behind.
-    /// Returns the rows to rewrite. O(n log n), once per event.
-    pub fn shuffle_prequeue(&mut self, lottery: &Lottery, now_ms: u64) -> Vec<EntryRow> {
+    /// The pre-queue lottery, applied with the grant of `tick_id`: every
+    /// ranked waiting entry that arrived before `event_start` gets its
+    /// effective arrival time, its lottery rank and its place in key order
+    /// (see [`crate::operator`], [`crate::order::lottery_rank`]); later
+    /// arrivals keep theirs, behind. Returns the rows to rewrite. The next
+    /// summary reports in full and positions wait for the next full view.
+    /// O(n log n), once per event.
+    pub fn shuffle_prequeue(
+        &mut self,
+        lottery: &Lottery,
+        tick_id: u64,
+        now_ms: u64,
+    ) -> Vec<EntryRow> {
         let mut pre: Vec<EntryRow> = Vec::new();
         let mut rows: Vec<EntryRow> = Vec::with_capacity(self.index.len() + self.sessions.len());
+        let after_lottery = tick_rank(tick_id);
         for slot in self.slots.iter().filter(|s| s.is_live()) {
-            let Some(row) = self.row(slot.id) else {
+            let Some(mut row) = self.row(slot.id) else {
                 continue;
             };
-            if row.arrived_ms < lottery.event_start_ms {
+            if row.arrived_ms < lottery.event_start_ms && row.rank != 0 {
                 pre.push(row);
             } else {
+                if row.rank != 0 && row.rank < after_lottery {
+                    // Ranked before the lottery but not pre-queued: behind it.
+                    row.rank = after_lottery;
+                }
                 rows.push(row);
             }
         }
@@ -50,14 +64,24 @@ impl ShardQueue {
         for (row, seq) in pre.iter_mut().zip(seqs) {
             row.seq = seq;
             row.arrived_ms = lottery.effective_arrival_ms(row.id);
+            row.rank = lottery_rank(tick_id, lottery.key(row.id));
         }
+        let moved: Vec<EntryRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.rank == after_lottery)
+            .collect();
         rows.extend(pre.iter().copied());
         rows.extend(self.sessions.keys().filter_map(|&id| self.row(id)));
         let global = self.global.clone();
+        let gone_unranked = self.report.gone_unranked.clone();
         match Self::restore(self.meta, rows, now_ms) {
             Ok(q) => {
                 *self = q;
                 self.global = global;
+                self.report.gone_unranked = gone_unranked;
+                self.reset_order_state();
+                pre.extend(moved);
                 pre
             }
             // Cannot happen (the rows come from a consistent queue); keep

@@ -1,74 +1,59 @@
-//! What a shard tells the coordinator each tick: its counts, the exact
-//! arrival times of its oldest entries (the head sample) and a histogram of
-//! the rest ([`ShardSummary`]).
+//! What a shard tells the coordinator each tick ([`ShardSummary`]): its
+//! counts, its new entries (to be ranked) and what changed among its ranked
+//! ones (see [`crate::order`]).
 
 use super::{RowChanges, ShardQueue};
-use crate::wire::{ArrivalHistogram, ShardSummary, HISTOGRAM_BUCKETS};
+use crate::wire::{ShardSummary, Summary, AWAY_SCAN};
 
 impl ShardQueue {
-    /// What the coordinator needs from this shard for one tick.
-    ///
-    /// Runs [`ShardQueue::expire`] first (so the head sample holds only
-    /// entries the grant may admit: that is what keeps admission FIFO
-    /// across shards) and returns its row changes, which the edge must
-    /// persist like any other expiry.
-    pub fn summary(&mut self, shard: u32, now_ms: u64) -> (ShardSummary, RowChanges) {
-        let changes = self.expire(now_ms);
-        let active = self.active_sessions(now_ms);
-        let waiting = self.waiting_len();
-        let mut head = Vec::new();
-        let want = u64::from(self.global.head_sample_len).min(waiting);
-        for k in 0..want {
-            let Some(idx) = self.tree.find_kth(k) else {
-                break;
-            };
-            let arrived =
-                self.slots[(self.tree_base + idx as u64 - self.head_seq) as usize].arrived_ms;
-            head.push(arrived);
+    /// `(rank, n)` of the away among the first [`AWAY_SCAN`] live entries.
+    fn away_ahead(&self) -> Vec<(u64, u64)> {
+        if self.away == 0 {
+            return Vec::new();
         }
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for slot in self.slots.iter().filter(|s| s.is_live()).take(AWAY_SCAN) {
+            if slot.away && slot.rank != 0 {
+                match out.last_mut() {
+                    Some((r, n)) if *r == slot.rank => *n += 1,
+                    _ => out.push((slot.rank, 1)),
+                }
+            }
+        }
+        out
+    }
+
+    /// What the coordinator needs from this shard for the tick asking.
+    ///
+    /// Applies the request's seals first, then runs
+    /// [`ShardQueue::expire`] (so the counts hold only entries a grant may
+    /// admit), and returns the row changes of both, which the edge must
+    /// persist like any other.
+    pub fn summary(&mut self, req: &Summary, now_ms: u64) -> (ShardSummary, RowChanges) {
+        let sealed = self.apply_seals(&req.seals);
+        let mut changes = self.expire(now_ms);
+        changes.sealed = sealed;
+        let active = self.active_sessions(now_ms);
+        let ranked = self.take_report(req.tick_id, req.received_through);
+        let (unranked, unranked_through_seq) = self.unranked();
         let summary = ShardSummary {
-            shard,
+            shard: req.shard,
             last_applied_tick: self.meta.last_applied_tick,
-            waiting,
-            oldest_arrival_ms: head.first().copied(),
+            waiting: self.waiting_len(),
+            oldest_arrival_ms: self.oldest_arrival_ms(),
             active_sessions: active,
             abandoned_total: self.meta.abandoned_total,
             admitted_total: self.meta.admitted_total,
-            head_deltas_ms: ShardSummary::encode_head(&head),
-            histogram: self.histogram(),
+            unranked,
+            unranked_through_seq,
+            sealed_through_seq: self.meta.sealed_through_seq,
+            ranked,
+            ranked_waiting: self.ranked_waiting(),
+            view_tick: self.global.order.tick(),
+            away: self.away,
+            missed_total: self.meta.missed_total,
+            away_ahead: self.away_ahead(),
         };
         (summary, changes)
-    }
-
-    /// Counts of live entries per arrival bucket (power-of-two seconds,
-    /// aligned to absolute time so the coordinator can combine shards).
-    fn histogram(&self) -> ArrivalHistogram {
-        let Some(front) = self.slots.front() else {
-            return ArrivalHistogram::default();
-        };
-        let oldest = front.arrived_ms;
-        let newest = self.slots.back().map_or(oldest, |s| s.arrived_ms);
-        let mut width: u64 = 1000;
-        while newest / width - oldest / width + 1 > HISTOGRAM_BUCKETS as u64 {
-            width *= 2;
-        }
-        let start = oldest / width * width;
-        let buckets = (newest / width - oldest / width + 1) as usize;
-        let mut counts = Vec::with_capacity(buckets);
-        let cum_at = |t: u64| -> u64 {
-            let seq = self.head_seq + self.slots.partition_point(|s| s.arrived_ms < t) as u64;
-            self.tree.prefix((seq - self.tree_base) as usize)
-        };
-        let mut prev = 0;
-        for b in 1..=buckets {
-            let cum = cum_at(start + b as u64 * width);
-            counts.push(cum - prev);
-            prev = cum;
-        }
-        ArrivalHistogram {
-            start_ms: start,
-            width_ms: width,
-            counts,
-        }
     }
 }

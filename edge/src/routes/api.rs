@@ -11,6 +11,7 @@ use crate::config::EdgeConfig;
 use crate::forward::{self, RELEASE_HEADER, REVOKE_HEADER};
 use crate::http;
 use crate::protocol;
+use crate::ratelimit::{self, Client};
 
 pub async fn forward(
     req: Request,
@@ -18,6 +19,7 @@ pub async fn forward(
     cfg: &EdgeConfig,
     who: Visitor,
     now: u64,
+    client: &Client,
 ) -> Result<Response> {
     let Visitor::Admitted(claims, raw) = who else {
         return http::error(
@@ -26,6 +28,10 @@ pub async fn forward(
             "Your turn has not come yet: please wait in the line.",
         );
     };
+    // Every call below reaches the shard: a flood of one admission stops here.
+    if !ratelimit::allow_poll(env, &claims.ticket_id, client).await {
+        return ratelimit::too_many(&req);
+    }
     // A revoked admission is refused at once, though its ticket still verifies.
     if crate::operator::is_revoked(env, &claims).await? {
         return crate::operator::revoked_response();

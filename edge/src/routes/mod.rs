@@ -52,6 +52,14 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
     };
     let now = now_ms();
+    // Another site making a citizen's browser leave, join or submit.
+    if !matches!(method, Method::Get | Method::Head) && !http::same_origin_or_no_browser(&req)? {
+        return http::error(
+            403,
+            "cross_site",
+            "This request came from another site and was refused.",
+        );
+    }
     // Operator bypass paths (BYPASS_PATHS): never queued. Only those in
     // BYPASS_FORWARD (the verifiers' public keys) reach the origin without a
     // ticket; the rest are served from public/ or 404.
@@ -61,11 +69,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
         Bypass::Origin | Bypass::Edge => {
             if !matches!(method, Method::Get | Method::Head) {
-                return http::error(
-                    405,
-                    "method_not_allowed",
-                    "This method is not allowed here.",
-                );
+                return http::method_not_allowed("GET, HEAD");
             }
             return crate::operator::serve_bypass(req, &env).await;
         }
@@ -74,26 +78,26 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     if path == "/admin" && method == Method::Get {
         return crate::operator::admin_page();
     }
+    let client = Client::of(&req);
     if path == "/admin" || path.starts_with("/admin/") {
-        return admin::handle(req, &env, &cfg).await;
+        return admin::handle(req, &env, &cfg, &client, now).await;
     }
     let who = visitor::identify(&req, &cfg, now);
-    let client = Client::of(&req);
     match (method, path.as_str()) {
         (Method::Post, "/queue/join") => queue::join(&req, &env, &cfg, who, now, &client).await,
-        (Method::Get, "/queue/status") => queue::status(&env, &cfg, who, now, &client).await,
+        (Method::Get, "/queue/status") => queue::status(&req, &env, &cfg, who, now, &client).await,
         (Method::Post, "/queue/leave") => queue::leave(&env, who).await,
         (_, p) if p == "/api/passports" || p.starts_with("/api/passports/") => {
-            api::forward(req, &env, &cfg, who, now).await
+            api::forward(req, &env, &cfg, who, now, &client).await
         }
         (Method::Get | Method::Head, p) => {
             page::serve(&req, &env, &cfg, who, now, p, &client).await
         }
-        _ => http::error(
-            405,
-            "method_not_allowed",
-            "This method is not allowed here.",
-        ),
+        (_, p) => http::method_not_allowed(match p {
+            "/queue/join" | "/queue/leave" => "POST",
+            "/queue/status" => "GET",
+            _ => "GET, HEAD",
+        }),
     }
 }
 

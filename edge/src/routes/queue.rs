@@ -3,13 +3,14 @@
 //! of `waitroom_core::placement` for every route that needs a standing
 //! (pages too); the answers are the contract's `QueueView`.
 
+use waitroom_core::client_binding;
 use waitroom_core::entry;
 use waitroom_core::placement::{self, Placement, Route, Step};
 use waitroom_core::protocol::shard::{Heartbeat, Join, Leave};
 use waitroom_core::ticket::{self, AdmissionClaims, Claims, WaitingClaims};
 use worker::*;
 
-use super::visitor::Visitor;
+use super::visitor::{OldKey, Visitor};
 use crate::config::{EdgeConfig, WAITING_TICKET_TTL_MS};
 use crate::http;
 use crate::protocol;
@@ -19,7 +20,9 @@ use crate::ratelimit::{self, Client};
 /// A standing, the cookie to set (if any), and whether it is a new place.
 pub struct Placed {
     pub placement: Placement,
-    pub set_cookie: Option<String>,
+    /// `Set-Cookie` values: a new ticket, and with a new place its
+    /// browser secret ([`waitroom_core::client_binding`]).
+    pub set_cookies: Vec<String>,
     pub created: bool,
 }
 
@@ -27,7 +30,7 @@ impl Placed {
     fn answer(placement: Placement) -> Placed {
         Placed {
             placement,
-            set_cookie: None,
+            set_cookies: Vec::new(),
             created: false,
         }
     }
@@ -56,6 +59,7 @@ pub async fn join(
 
 /// `GET /queue/status`: the heartbeat. It never creates a place.
 pub async fn status(
+    req: &Request,
     env: &Env,
     cfg: &EdgeConfig,
     who: Visitor,
@@ -63,12 +67,15 @@ pub async fn status(
     client: &Client,
 ) -> Result<Response> {
     let placed = place(Route::Status, env, cfg, who, now, client).await?;
+    if placed.placement == Placement::RateLimited {
+        return ratelimit::too_many(req);
+    }
     queue_json(200, &placed)
 }
 
 /// `POST /queue/leave`: the place is given up and the cookie cleared.
 pub async fn leave(env: &Env, who: Visitor) -> Result<Response> {
-    if let Visitor::Waiting(w) = &who {
+    if let Visitor::Waiting(w, ..) = &who {
         protocol::shard_call(
             env,
             w.shard,
@@ -90,7 +97,7 @@ fn queue_json(status: u16, placed: &Placed) -> Result<Response> {
         .view()
         .ok_or_else(|| Error::RustError(format!("no queue view for {:?}", placed.placement)))?;
     let resp = http::json(status, &view)?;
-    if let Some(c) = &placed.set_cookie {
+    for c in &placed.set_cookies {
         resp.headers().append("Set-Cookie", c)?;
     }
     Ok(resp)
@@ -109,7 +116,12 @@ pub async fn place(
     let placed = match (placement::first_step(route, who.holder()), who) {
         (Step::Answer(p), _) => return Ok(Placed::answer(p)),
         (Step::Join, _) => return join_new(env, cfg, now, client).await,
-        (Step::Heartbeat, Visitor::Waiting(w)) => heartbeat(env, cfg, w, now).await?,
+        (Step::Heartbeat, Visitor::Waiting(w, old_key, secret)) => {
+            if !ratelimit::allow_poll(env, &w.ticket_id, client).await {
+                return Ok(Placed::answer(Placement::RateLimited));
+            }
+            heartbeat(env, cfg, w, old_key, &secret, now).await?
+        }
         (Step::Heartbeat, _) => {
             return Err(Error::RustError(
                 "placement: a heartbeat without a waiting ticket".into(),
@@ -128,6 +140,7 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
         return Ok(Placed::answer(Placement::RateLimited));
     }
     let ticket_id = rand::ticket_id();
+    let secret = client_binding::encode_secret(&rand::bytes());
     let shard = entry::shard_of(&ticket_id, cfg.shards);
     let reply = protocol::shard_call(
         env,
@@ -151,6 +164,7 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
         arrived_ms: now,
         issued_ms: now,
         expires_ms: now + WAITING_TICKET_TTL_MS,
+        client: client_binding::binding_of(&secret),
     };
     let cookie = http::ticket_cookie(
         &ticket::sign(&cfg.keys, &Claims::Waiting(claims)),
@@ -159,14 +173,25 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
     );
     Ok(Placed {
         placement,
-        set_cookie: Some(cookie),
+        set_cookies: vec![
+            cookie,
+            http::client_cookie(&secret, now, now + WAITING_TICKET_TTL_MS),
+        ],
         created: true,
     })
 }
 
 /// One heartbeat of a waiting ticket. On admission the cookie becomes an
-/// admission ticket.
-async fn heartbeat(env: &Env, cfg: &EdgeConfig, w: WaitingClaims, now: u64) -> Result<Placed> {
+/// admission ticket; a ticket signed by an older key is re-signed with the
+/// newest, so the old key can be retired without losing a place.
+async fn heartbeat(
+    env: &Env,
+    cfg: &EdgeConfig,
+    w: WaitingClaims,
+    old_key: OldKey,
+    secret: &str,
+    now: u64,
+) -> Result<Placed> {
     let reply = protocol::shard_call(
         env,
         w.shard,
@@ -176,27 +201,37 @@ async fn heartbeat(env: &Env, cfg: &EdgeConfig, w: WaitingClaims, now: u64) -> R
     )
     .await?;
     let placement = Placement::of_heartbeat(&reply, now);
-    let mut set_cookie = None;
+    let mut set_cookies = Vec::new();
     if let Placement::Admitted {
         session_expires_ms: Some(session_expires_ms),
     } = placement
     {
         let claims = AdmissionClaims {
-            // The browser's session is its ticket id: unguessable, and stable
-            // if the admission cookie has to be issued again.
-            session_id: w.ticket_id.clone(),
+            // Derived from the browser's secret: stable if the admission
+            // cookie has to be issued again, and not readable from any ticket.
+            session_id: client_binding::session_of(secret),
             ticket_id: w.ticket_id,
             room: cfg.room.clone(),
             shard: w.shard,
             not_before_ms: now,
             expires_ms: session_expires_ms,
+            client: w.client.clone(),
         };
         let raw = ticket::sign(&cfg.keys, &Claims::Admission(claims));
-        set_cookie = Some(http::ticket_cookie(&raw, now, session_expires_ms));
+        set_cookies.push(http::ticket_cookie(&raw, now, session_expires_ms));
+    } else if old_key.0
+        && matches!(
+            placement,
+            Placement::Waiting { .. } | Placement::PreQueue { .. }
+        )
+    {
+        let expires_ms = w.expires_ms;
+        let raw = ticket::sign(&cfg.keys, &Claims::Waiting(w));
+        set_cookies.push(http::ticket_cookie(&raw, now, expires_ms));
     }
     Ok(Placed {
         placement,
-        set_cookie,
+        set_cookies,
         created: false,
     })
 }

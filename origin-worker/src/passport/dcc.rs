@@ -295,7 +295,7 @@ const UVCI_RANDOM_BYTES: usize = 10;
 /// - `<unique>`: 80 random bits in RFC 4648 base32 (A–Z, 2–7), so two
 ///   certificates never share an identifier and the identifier reveals
 ///   nothing about the holder.
-/// - `#<checksum>`: Luhn mod N (N = 38, [`LUHN_ALPHABET`]) over the whole
+/// - `#<checksum>`: Luhn mod N (N = 38, `LUHN_ALPHABET`) over the whole
 ///   string before `#`, as the eHealth Network guidelines suggest.
 pub fn new_uvci(country: &str) -> Result<String, PassportError> {
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -312,7 +312,7 @@ pub fn new_uvci(country: &str) -> Result<String, PassportError> {
 }
 
 /// Luhn mod N check character of `s`; `None` if `s` has a character outside
-/// [`LUHN_ALPHABET`].
+/// `LUHN_ALPHABET`.
 pub fn luhn_mod_n(s: &str) -> Option<char> {
     let n = LUHN_ALPHABET.len() as u32;
     let mut factor = 2;

@@ -12,10 +12,10 @@
 //! the crate's `Canvas::apply_best_mask` clones the canvas for each of the
 //! eight masks and scores it module by module (boxing a closure per position
 //! for the finder rule), which measured as almost all of a QR encode (~5 ms
-//! for a DCC). [`choose_mask`] scores the same eight candidates over
+//! for a DCC). `choose_mask` scores the same eight candidates over
 //! bit-packed rows and columns instead and picks the same mask: the lowest
 //! total of the ISO/IEC 18004 penalties N1–N4, the first mask on a tie,
-//! scored exactly as the crate scores them (see [`Penalty`]), so the symbol
+//! scored exactly as the crate scores them (see `Penalty`), so the symbol
 //! is bit for bit the one `QrCode::with_error_correction_level` produces
 //! (the tests check that against the crate on many payloads). Those
 //! penalties are the crate's internals, not its API, so `Cargo.toml` pins

@@ -1,5 +1,6 @@
 //! Test harness: real redis-server, registry-sim and origin-worker processes
-//! on 127.0.0.1, ports 21000–21999 (each test its own block), killed by pid
+//! on 127.0.0.1, ports 21000–21999 (each test its own block; an origin's
+//! metrics listener 1000 above its port), killed by pid
 //! on drop, even when the test panics.
 #![allow(dead_code)]
 
@@ -87,9 +88,15 @@ fn wait_tcp(port: u16, what: &str) {
 }
 
 pub fn spawn_redis(port: u16) -> Proc {
+    spawn_redis_with(port, &[])
+}
+
+/// `spawn_redis` with more `redis-server` arguments (e.g. `--requirepass`).
+pub fn spawn_redis_with(port: u16, args: &[&str]) -> Proc {
     let child = Command::new("/usr/bin/redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -238,6 +245,10 @@ pub struct Secrets {
     pub edge_key: Vec<u8>,
     pub edge_key_b64: String,
     pub dcc_key: String,
+    /// `JOB_SEAL_KEY`, and the ring the origin builds from it (to compute
+    /// the keyed names it gives things in Redis).
+    pub job_seal_key_b64: String,
+    pub job_keys: origin_worker::crypto::JobKeys,
 }
 
 impl Secrets {
@@ -246,7 +257,10 @@ impl Secrets {
         let k0 = URL_SAFE_NO_PAD.encode(origin_worker::crypto::random_bytes::<32>());
         let ticket_keys = format!("k1:{k1},k0:{k0}");
         let edge_key = origin_worker::crypto::random_bytes::<32>().to_vec();
+        let seal = origin_worker::crypto::random_bytes::<32>();
         Secrets {
+            job_seal_key_b64: URL_SAFE_NO_PAD.encode(seal),
+            job_keys: origin_worker::crypto::JobKeys::new(&[seal]).unwrap(),
             ring: KeyRing::parse(&ticket_keys).unwrap(),
             ticket_keys,
             edge_key_b64: URL_SAFE_NO_PAD.encode(&edge_key),
@@ -261,6 +275,18 @@ impl Secrets {
 
     pub fn admission_for(&self, session: &str, room: &str, expires_ms: u64) -> String {
         let id = URL_SAFE_NO_PAD.encode(origin_worker::crypto::random_bytes::<12>());
+        self.admission_with_id(&id, session, room, expires_ms)
+    }
+
+    /// An admission with this ticket id.
+    pub fn admission_with_id(
+        &self,
+        id: &str,
+        session: &str,
+        room: &str,
+        expires_ms: u64,
+    ) -> String {
+        let id = id.to_owned();
         sign(
             &self.ring,
             &Claims::Admission(AdmissionClaims {
@@ -270,6 +296,7 @@ impl Secrets {
                 session_id: session.into(),
                 not_before_ms: now_ms().saturating_sub(1000),
                 expires_ms,
+                client: String::new(),
             }),
         )
     }
@@ -286,6 +313,7 @@ impl Secrets {
                 arrived_ms: now,
                 issued_ms: now,
                 expires_ms: now + 60_000,
+                client: String::new(),
             }),
         )
     }
@@ -307,12 +335,17 @@ pub fn spawn_origin(
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_origin-worker"));
     cmd.env_clear()
         .env("ORIGIN_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "ORIGIN_METRICS_ADDR",
+            format!("127.0.0.1:{}", metrics_port(port)),
+        )
         .env("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))
         .env("REGISTRY_URL", format!("http://127.0.0.1:{sim_port}"))
         .env("ROOM_ID", ROOM)
         .env("TICKET_KEYS", &secrets.ticket_keys)
         .env("EDGE_ORIGIN_KEY", &secrets.edge_key_b64)
         .env("DCC_SIGNING_KEY", &secrets.dcc_key)
+        .env("JOB_SEAL_KEY", &secrets.job_seal_key_b64)
         .env("REGISTRY_RATE_PER_SEC", "50")
         .env("JOB_CLAIM_TIMEOUT_MS", "3000")
         .env("RUST_LOG", "info")
@@ -329,11 +362,18 @@ pub fn spawn_origin(
     p
 }
 
+/// The metrics listener of the origin on `port` (ports 22000–22999).
+pub fn metrics_port(port: u16) -> u16 {
+    port + 1000
+}
+
 /// Talks to an origin the way the edge does.
 #[derive(Clone)]
 pub struct Edge {
     pub http: reqwest::Client,
     pub base: String,
+    /// The origin's metrics listener.
+    pub metrics_base: String,
     pub key: Vec<u8>,
 }
 
@@ -389,7 +429,7 @@ impl Edge {
     pub async fn metric(&self, name: &str) -> f64 {
         let page = self
             .http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{}/metrics", self.metrics_base))
             .send()
             .await
             .unwrap()
@@ -406,6 +446,7 @@ impl Edge {
                 .build()
                 .unwrap(),
             base: format!("http://127.0.0.1:{port}"),
+            metrics_base: format!("http://127.0.0.1:{}", metrics_port(port)),
             key: key.to_vec(),
         }
     }
@@ -430,6 +471,7 @@ impl Edge {
                 &self.key,
                 r.method,
                 r.path,
+                r.ticket.unwrap_or(""),
                 ts,
                 signed_body.unwrap_or(r.body),
             );

@@ -79,6 +79,32 @@ pub enum Outcome {
     Error(String),
     /// The run's time bound passed first.
     TimedOut,
+    /// The admission ran out while the job still waited for the registry.
+    ExpiredWhileQueued,
+    /// Came back after the hold (+ the grace) and was told the place is gone.
+    LostPlace,
+}
+
+/// A citizen who leaves the page while waiting (a locked phone) and comes
+/// back: within the hold they were told, or on purpose after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Away {
+    /// Goes away at the first poll this long after joining that shows a
+    /// hold long enough to be away for longer than the grace.
+    pub after: Duration,
+    /// Back after `hold_until + grace + slack` instead of before the hold.
+    pub late: bool,
+    /// Where in the allowed window an on-time citizen comes back (0..1).
+    pub u: f64,
+}
+
+/// What happened to an [`Away`] citizen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AwayRecord {
+    /// Wall ms, when the last poll before leaving was answered.
+    pub left_ms: u64,
+    pub back_ms: u64,
+    pub late: bool,
 }
 
 /// Everything one citizen saw.
@@ -103,6 +129,13 @@ pub struct Record {
     /// not one loopback client.
     pub client_ip: String,
     pub samples: Vec<Sample>,
+    /// Went away and came back ([`Away`]).
+    pub away: Option<AwayRecord>,
+    /// Meant to go away, but no hold long enough was shown before the end
+    /// of the wait (near the front presence is required).
+    pub away_skipped: bool,
+    /// From the join to the end of the wait (admitted, lost, abandoned).
+    pub waiting_ms: u64,
 }
 
 /// What every citizen shares.
@@ -112,6 +145,8 @@ pub struct Ctx {
     pub keys: KeyRing,
     pub room: String,
     pub session_ms: u64,
+    /// The silence the room tolerates ([`super::silence_tolerated_ms`]).
+    pub grace_ms: u64,
     pub deadline: Instant,
     /// Caps requests in flight, so the generator stays a polite client.
     pub in_flight: Semaphore,
@@ -136,6 +171,7 @@ pub struct Plan {
     pub abandon_after: Option<Duration>,
     pub details: Value,
     pub client_ip: String,
+    pub away: Option<Away>,
 }
 
 impl Record {
@@ -153,6 +189,9 @@ impl Record {
             cookies: BTreeMap::new(),
             client_ip,
             samples: Vec::new(),
+            away: None,
+            away_skipped: false,
+            waiting_ms: 0,
         }
     }
 
@@ -332,7 +371,9 @@ async fn queue_then_passport(ctx: &Ctx, plan: &Plan, rec: &mut Record) -> Option
     rec.eta_at_join_s = body["eta_seconds"].as_u64().unwrap_or(0);
     let mut state = body["state"].as_str().unwrap_or("").to_string();
     let mut poll_ms = body["poll_after_ms"].as_u64().unwrap_or(5_000);
+    let mut hold_until_ms = body["hold_until_ms"].as_u64();
     rec.last_heartbeat_ms = Some(wall_ms());
+    let mut away_due = plan.away;
 
     // Wait in line.
     while state == "waiting" {
@@ -341,10 +382,36 @@ async fn queue_then_passport(ctx: &Ctx, plan: &Plan, rec: &mut Record) -> Option
                 return Some(Outcome::Abandoned);
             }
         }
-        if !ctx.sleep_or_deadline(Duration::from_millis(poll_ms)).await {
+        let mut sleep = Duration::from_millis(poll_ms);
+        if let Some(away) = away_due.filter(|a| joined_at.elapsed() >= a.after) {
+            // The page is frozen from the last answer on: no poll until back.
+            let left_ms = rec.last_heartbeat_ms.unwrap_or_else(wall_ms);
+            let hold = hold_until_ms.unwrap_or(0);
+            let grace = ctx.grace_ms;
+            // On time: away longer than the grace (else it proves nothing),
+            // back a second or more before the hold ends.
+            let window = hold.saturating_sub(left_ms + grace + 2_000);
+            let away_ms = if away.late {
+                Some(hold.saturating_sub(left_ms) + grace + 5_000)
+            } else {
+                (window > 0).then(|| grace + 1_000 + (away.u * window as f64) as u64)
+            };
+            // Without a hold long enough, try again at the next poll.
+            if let Some(ms) = away_ms.filter(|_| hold > left_ms + grace + 3_000) {
+                away_due = None;
+                sleep = Duration::from_millis(ms);
+                rec.away = Some(AwayRecord {
+                    left_ms,
+                    back_ms: left_ms + ms,
+                    late: away.late,
+                });
+            }
+        }
+        if !ctx.sleep_or_deadline(sleep).await {
             return None;
         }
         let answer = ctx.status(rec).await;
+        rec.waiting_ms = joined_at.elapsed().as_millis() as u64;
         // Even a poll without an answer may have reached the shard: it counts
         // as the latest possible heartbeat.
         rec.last_heartbeat_ms = Some(wall_ms());
@@ -353,8 +420,13 @@ async fn queue_then_passport(ctx: &Ctx, plan: &Plan, rec: &mut Record) -> Option
         };
         state = body["state"].as_str().unwrap_or("").to_string();
         poll_ms = body["poll_after_ms"].as_u64().unwrap_or(5_000).max(100);
+        hold_until_ms = body["hold_until_ms"].as_u64();
     }
+    rec.away_skipped = away_due.is_some();
     rec.last_heartbeat_ms = None;
+    if state == "expired" && rec.away.is_some_and(|a| a.late) {
+        return Some(Outcome::LostPlace);
+    }
     if state != "admitted" {
         return Some(Outcome::Error(format!("queue: {state}")));
     }
@@ -390,6 +462,12 @@ async fn queue_then_passport(ctx: &Ctx, plan: &Plan, rec: &mut Record) -> Option
             continue;
         };
         if a.code != 200 {
+            let expired = rec
+                .admitted_ms
+                .is_some_and(|at| wall_ms() >= at + ctx.session_ms);
+            if expired {
+                return Some(Outcome::ExpiredWhileQueued);
+            }
             return Some(Outcome::Error(format!("result: {}", a.code)));
         }
         match a.json["status"].as_str().unwrap_or("") {

@@ -24,17 +24,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
+use waitroom_core::operator::Pacing;
 use waitroom_core::ticket::KeyRing;
 use xtask::secrets::Secrets;
 use xtask::stack::{EdgeRunner, Ports, Stack, StackOptions};
 
-use citizen::{Ctx, Plan, Progress, Record};
+use citizen::{Away, Ctx, Plan, Progress, Record};
 
 /// Requests the generator keeps in flight at most (a browser-like client
 /// population over a bounded pool of connections).
 const MAX_IN_FLIGHT: usize = 256;
 /// registry-sim hands out at most this many sample citizens per call.
 const SAMPLE_CITIZENS: usize = 1000;
+/// Of the citizens who go away, the share who come back after their hold.
+const LATE_SHARE: f64 = 0.2;
 /// After the last abandoner's last heartbeat, wait the grace period plus
 /// this much before checking it was removed.
 const REMOVAL_SLACK: Duration = Duration::from_secs(5);
@@ -54,6 +57,11 @@ pub struct Options {
     pub shards: u32,
     /// Share of citizens (0..=1) who stop polling at a random time.
     pub abandon: f64,
+    /// Share of the others who leave the page while waiting and come back
+    /// (issue 19); a fifth of them come back after their hold, on purpose.
+    pub away: f64,
+    /// `max_away_minutes` (0: nobody may leave the page; none: the room's).
+    pub max_away_minutes: Option<u64>,
     /// The registry's limit (calls/s); the origin is told the same limit.
     pub registry_rate: u32,
     /// Admission pacing; default: the registry's rate (per minute).
@@ -72,6 +80,68 @@ pub struct Options {
     pub out_dir: Option<PathBuf>,
     /// workerd through Miniflare (default) or through `wrangler dev`.
     pub edge_runner: EdgeRunner,
+    /// How the Coordinator paces admissions during the run.
+    pub pacing: Pacing,
+    /// What happens to the registry during the run (registry-sim `/control`).
+    pub registry_changes: Vec<RegistryChange>,
+    /// Stem of the files written: `<name>.json`, `<name>.png`.
+    pub out_name: String,
+}
+
+/// At `at` after the doors open, registry-sim's limit becomes `rate_per_sec`
+/// and/or it goes down or comes back.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RegistryChange {
+    #[serde(rename = "at_seconds", serialize_with = "as_seconds")]
+    pub at: Duration,
+    pub rate_per_sec: Option<u32>,
+    pub down: Option<bool>,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl RegistryChange {
+    /// `SECONDS:WHAT[,SECONDS:WHAT...]`, WHAT being a rate (calls/s, which
+    /// also brings a down registry back), `down` or `up`: `40:5,80:down,100:20`.
+    pub fn parse_list(spec: &str) -> Result<Vec<RegistryChange>, String> {
+        let mut changes: Vec<RegistryChange> = spec
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|part| {
+                let bad = || format!("registry change {part:?}: want SECONDS:RATE|down|up");
+                let (at, what) = part.trim().split_once(':').ok_or_else(bad)?;
+                let at = at.parse::<f64>().map_err(|_| bad())?;
+                if !at.is_finite() || at < 0.0 {
+                    return Err(bad());
+                }
+                let (rate_per_sec, down) = match what {
+                    "down" => (None, Some(true)),
+                    "up" => (None, Some(false)),
+                    n => (Some(n.parse::<u32>().map_err(|_| bad())?), Some(false)),
+                };
+                Ok(RegistryChange {
+                    at: Duration::from_secs_f64(at),
+                    rate_per_sec,
+                    down,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        changes.sort_by_key(|c| c.at);
+        Ok(changes)
+    }
+
+    fn body(&self) -> Value {
+        let mut b = json!({});
+        if let Some(r) = self.rate_per_sec {
+            b["rate_per_sec"] = r.into();
+        }
+        if let Some(d) = self.down {
+            b["down"] = d.into();
+        }
+        b
+    }
 }
 
 impl Default for Options {
@@ -80,6 +150,8 @@ impl Default for Options {
             citizens: 3000,
             shards: 8,
             abandon: 0.1,
+            away: 0.0,
+            max_away_minutes: None,
             registry_rate: 25,
             admit_per_minute: None,
             total_active: None,
@@ -91,6 +163,9 @@ impl Default for Options {
             progress_bar: true,
             out_dir: None,
             edge_runner: EdgeRunner::Miniflare,
+            pacing: Pacing::Origin,
+            registry_changes: Vec::new(),
+            out_name: "launch".into(),
         }
     }
 }
@@ -123,6 +198,13 @@ pub struct Tick {
     pub abandoned_total: u64,
     pub registry_requests: u64,
     pub registry_rate_limited: u64,
+    /// The limit registry-sim announces (0 while it is down).
+    pub registry_limit_per_s: f64,
+    /// What the Coordinator admits at (`/admin/stats`).
+    pub effective_rate_per_min: u64,
+    /// Jobs in the origin's stream (queued or in flight): its `/metrics`
+    /// gauge, the figure its capacity report carries, in either pacing.
+    pub origin_backlog: u64,
 }
 
 /// Starts the stack on `place`, runs the stampede, stops the stack.
@@ -148,6 +230,10 @@ pub fn run_with_stack(opts: &Options, place: &StackPlace) -> Result<report::Repo
             opts.abandon_after_seconds.to_string(),
         ),
     ];
+    if let Some(m) = opts.max_away_minutes {
+        so.edge_vars
+            .push(("MAX_AWAY_MINUTES".into(), m.to_string()));
+    }
     so.origin_env = vec![("REGISTRY_RATE_PER_SEC".into(), rate.clone())];
     so.registry_env = vec![("REGISTRY_SIM_RATE_PER_SEC".into(), rate)];
     let stack = Stack::start(so)?;
@@ -161,7 +247,7 @@ pub fn run_with_stack(opts: &Options, place: &StackPlace) -> Result<report::Repo
     drop(stack);
     let report = result?;
     if let Some(dir) = &opts.out_dir {
-        report.write(dir)?;
+        report.write(dir, &opts.out_name)?;
     }
     Ok(report)
 }
@@ -192,12 +278,20 @@ fn plans(opts: &Options, people: &[Value]) -> Vec<Plan> {
             let start_after = opts.burst.mul_f64(u * u);
             let abandon_after = (rng.next_f64() < opts.abandon)
                 .then(|| Duration::from_secs_f64(1.0 + rng.next_f64() * longest_wait * 0.5));
+            let (r_away, r_late, u) = (rng.next_f64(), rng.next_f64(), rng.next_f64());
+            let away = (abandon_after.is_none() && r_away < opts.away).then(|| Away {
+                // Soon after joining: far from the front is where holds are.
+                after: Duration::from_secs(5) + opts.burst.mul_f64(u / 2.0),
+                late: r_late < LATE_SHARE,
+                u,
+            });
             Plan {
                 start_after,
                 abandon_after,
                 details: people[i % people.len()].clone(),
                 // 10.0.0.0/8: private, one per citizen.
                 client_ip: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+                away,
             }
         })
         .collect();
@@ -240,6 +334,7 @@ async fn run(opts: &Options, stack: &Stack, secrets: &Secrets) -> Result<report:
         keys,
         room: "passport".into(),
         session_ms: opts.session_minutes * 60_000,
+        grace_ms: silence_tolerated_ms(opts.abandon_after_seconds),
         deadline: started + opts.time_limit,
         in_flight: Semaphore::new(MAX_IN_FLIGHT),
         progress: Progress::default(),
@@ -249,7 +344,7 @@ async fn run(opts: &Options, stack: &Stack, secrets: &Secrets) -> Result<report:
     let resp = http
         .put(format!("{edge}/admin/config"))
         .bearer_auth(&admin)
-        .json(&json!({ "paused": false }))
+        .json(&json!({ "paused": false, "pacing": opts.pacing }))
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -263,8 +358,15 @@ async fn run(opts: &Options, stack: &Stack, secrets: &Secrets) -> Result<report:
         http.clone(),
         edge.clone(),
         registry.clone(),
+        stack.opts.origin_metrics_url(),
         admin.clone(),
         stop_rx,
+    ));
+    let changes = tokio::spawn(change_the_registry(
+        http.clone(),
+        registry.clone(),
+        opts.registry_changes.clone(),
+        started,
     ));
     let bar = progress_bar(opts);
     let tasks: Vec<_> = plans
@@ -333,6 +435,7 @@ async fn run(opts: &Options, stack: &Stack, secrets: &Secrets) -> Result<report:
         final_states.push(state);
     }
     let _ = stop_tx.send(true);
+    changes.abort();
     let ticks = sampler.await.map_err(|e| e.to_string())?;
     let registry_stats: Value = http
         .get(format!("{registry}/stats"))
@@ -374,6 +477,7 @@ async fn sample_every_second(
     http: reqwest::Client,
     edge: String,
     registry: String,
+    origin_metrics: String,
     admin: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<Tick> {
@@ -397,14 +501,26 @@ async fn sample_every_second(
                 }
             }
         };
-        let (room, reg) = tokio::join!(
+        let metrics = async {
+            match http.get(format!("{origin_metrics}/metrics")).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        };
+        let (room, reg, metrics) = tokio::join!(
             get(format!("{edge}/admin/stats"), Some(&admin)),
-            get(format!("{registry}/stats"), None)
+            get(format!("{registry}/stats"), None),
+            metrics
         );
         if room.is_null() || reg.is_null() {
             continue;
         }
         let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+        let limit = if reg["down"] == true {
+            0.0
+        } else {
+            reg["rate_per_sec"].as_f64().unwrap_or(0.0)
+        };
         ticks.push(Tick {
             at_ms: citizen::wall_ms(),
             waiting: n(&room, "waiting"),
@@ -413,7 +529,52 @@ async fn sample_every_second(
             abandoned_total: n(&room, "abandoned_total"),
             registry_requests: n(&reg, "requests"),
             registry_rate_limited: n(&reg, "rate_limited"),
+            registry_limit_per_s: limit,
+            effective_rate_per_min: n(&room, "effective_rate_per_min"),
+            origin_backlog: crate::metric(&metrics, "waitroom_origin_stream_entries").unwrap_or(0.0)
+                as u64,
         });
     }
     ticks
+}
+
+/// Applies `changes` to registry-sim at their times after `started`.
+async fn change_the_registry(
+    http: reqwest::Client,
+    registry: String,
+    changes: Vec<RegistryChange>,
+    started: Instant,
+) {
+    for c in changes {
+        tokio::time::sleep_until((started + c.at).into()).await;
+        let sent = http
+            .put(format!("{registry}/control"))
+            .json(&c.body())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => eprintln!("launch: registry change {c:?}: {}", r.status()),
+            Err(e) => eprintln!("launch: registry change {c:?}: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_changes_parse_in_time_order() {
+        let c = RegistryChange::parse_list("80:down, 40:5,100:20,120:up").unwrap();
+        let at: Vec<u64> = c.iter().map(|c| c.at.as_secs()).collect();
+        assert_eq!(at, [40, 80, 100, 120]);
+        assert_eq!(c[0].body(), json!({"rate_per_sec": 5, "down": false}));
+        assert_eq!(c[1].body(), json!({"down": true}));
+        assert_eq!(c[3].body(), json!({"down": false}));
+        for bad in ["40", "x:5", "40:fast", "-1:5", "40:-5"] {
+            assert!(RegistryChange::parse_list(bad).is_err(), "{bad}");
+        }
+        assert_eq!(RegistryChange::parse_list("").unwrap(), []);
+    }
 }

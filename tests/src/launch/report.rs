@@ -37,6 +37,8 @@ pub struct Config {
     pub burst_seconds: f64,
     /// How workerd ran: "miniflare" or "wrangler dev".
     pub edge: &'static str,
+    pub pacing: waitroom_core::operator::Pacing,
+    pub registry_changes: Vec<super::RegistryChange>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -46,6 +48,38 @@ pub struct Outcomes {
     pub refused_by_registry: u64,
     pub errors: u64,
     pub timed_out: u64,
+    /// Admitted, submitted, and the session ran out before the passport
+    /// was ready (target 0).
+    pub session_expired_while_queued: u64,
+    /// Came back after their hold on purpose and were told the place is gone.
+    pub lost_place_late: u64,
+}
+
+/// Citizens who left the page while waiting (issue 19).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phones {
+    pub max_away_minutes: Option<u64>,
+    /// Meant to leave; of them, who did (on time / late) and who was never
+    /// shown a hold long enough before the front.
+    pub planned: u64,
+    pub away_on_time: u64,
+    pub away_late: u64,
+    pub never_held: u64,
+    /// Longest time away of someone back on time (s).
+    pub longest_away_on_time_seconds: f64,
+    /// Admitted between leaving and coming back (must be 0).
+    pub admitted_while_away: u64,
+    /// Back before the hold ended, yet the place was gone (must be 0).
+    pub on_time_lost_place: u64,
+    /// Back after the hold (+ grace), yet admitted (must be 0).
+    pub late_admitted: u64,
+    /// Back on time and admitted, and no later arrival of their shard was
+    /// admitted before them: what staying on the page would have given
+    /// them (target 100%).
+    pub on_time_admitted: u64,
+    pub on_time_not_overtaken_share: f64,
+    /// Status polls of everyone while waiting, per hour of waiting.
+    pub heartbeats_per_waiting_hour: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -91,9 +125,14 @@ pub struct Registry {
     pub rate_limited_429: u64,
     /// Mean calls/s while people were waiting (first call → queue empty).
     pub calls_per_s_while_demand: f64,
-    /// That rate ÷ the limit (target ≥ 0.95).
+    /// Calls ÷ what the limit in force allowed over that window (each
+    /// second's announced limit, 0 while down; target ≥ 0.95).
     pub utilisation_while_demand: f64,
     pub demand_seconds: f64,
+    /// The largest origin backlog seen (jobs), and as seconds of registry
+    /// work at the limit in force then (target ≤ 30 s).
+    pub longest_backlog_jobs: u64,
+    pub longest_backlog_seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -120,6 +159,9 @@ pub struct Point {
     pub admitted_per_s: u64,
     pub registry_calls_per_s: f64,
     pub status_p99_ms: f64,
+    pub registry_limit_per_s: f64,
+    pub effective_rate_per_s: f64,
+    pub origin_backlog: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,6 +179,7 @@ pub struct Report {
     /// Citizens whose visit ended in an error, by reason.
     pub error_outcomes: BTreeMap<String, u64>,
     pub eta: Eta,
+    pub phones: Phones,
     /// Heartbeat ÷ bare route throughput, when measured in the same bench run.
     pub throughput_ratio: Option<f64>,
     pub series: Vec<Point>,
@@ -166,6 +209,8 @@ impl Report {
                 xtask::stack::EdgeRunner::Miniflare => "miniflare",
                 xtask::stack::EdgeRunner::WranglerDev => "wrangler dev",
             },
+            pacing: opts.pacing,
+            registry_changes: opts.registry_changes.clone(),
         };
         let mut outcomes = Outcomes::default();
         let mut error_outcomes = BTreeMap::new();
@@ -175,6 +220,8 @@ impl Report {
                 Outcome::Abandoned => outcomes.abandoned += 1,
                 Outcome::Refused(_) => outcomes.refused_by_registry += 1,
                 Outcome::TimedOut => outcomes.timed_out += 1,
+                Outcome::ExpiredWhileQueued => outcomes.session_expired_while_queued += 1,
+                Outcome::LostPlace => outcomes.lost_place_late += 1,
                 Outcome::Error(e) => {
                     outcomes.errors += 1;
                     *error_outcomes.entry(e.clone()).or_insert(0) += 1;
@@ -257,8 +304,26 @@ impl Report {
                 let calls = ticks[b].registry_requests - ticks[a].registry_requests;
                 registry.demand_seconds = secs;
                 registry.calls_per_s_while_demand = calls as f64 / secs;
-                registry.utilisation_while_demand =
-                    registry.calls_per_s_while_demand / opts.registry_rate.max(1) as f64;
+                // What the limit allowed, second by second (a sample's limit
+                // holds until the next sample).
+                let allowed: f64 = ticks[a..=b]
+                    .windows(2)
+                    .map(|w| {
+                        w[0].registry_limit_per_s * (w[1].at_ms.saturating_sub(w[0].at_ms)) as f64
+                            / 1000.0
+                    })
+                    .sum();
+                registry.utilisation_while_demand = calls as f64 / allowed.max(1.0);
+            }
+        }
+        for t in ticks {
+            if t.origin_backlog >= registry.longest_backlog_jobs {
+                registry.longest_backlog_jobs = t.origin_backlog;
+            }
+            if t.registry_limit_per_s > 0.0 {
+                registry.longest_backlog_seconds = registry
+                    .longest_backlog_seconds
+                    .max(t.origin_backlog as f64 / t.registry_limit_per_s);
             }
         }
 
@@ -343,6 +408,7 @@ impl Report {
             median_abs_pct_error: analysis::quantile(&mut ape, 0.5) * 100.0,
         };
 
+        let phones = phones(opts, i.records);
         let series = series(i.started_ms, i.main_done_ms, i.records, ticks);
         Report {
             config,
@@ -356,6 +422,7 @@ impl Report {
             errors,
             error_outcomes,
             eta,
+            phones,
             throughput_ratio: None,
             series,
         }
@@ -367,12 +434,13 @@ impl Report {
         let c = &self.config;
         let _ = writeln!(
             s,
-            "launch: {} citizens, {} shards, {:.0}% abandon, registry {}/s, admit {}/min, cap {} active, edge {}, {:.0} s",
+            "launch: {} citizens, {} shards, {:.0}% abandon, registry {}/s, admit {}/min ({:?} pacing), cap {} active, edge {}, {:.0} s",
             c.citizens,
             c.shards,
             c.abandon_share * 100.0,
             c.registry_rate_per_s,
             c.new_users_per_minute,
+            c.pacing,
             c.total_active_users,
             c.edge,
             self.elapsed_seconds
@@ -400,6 +468,12 @@ impl Report {
             "visits cut by the time bound",
             o.timed_out.to_string(),
             "",
+        );
+        row(
+            &mut s,
+            "sessions expired while queued",
+            o.session_expired_while_queued.to_string(),
+            "target 0",
         );
         let a = &self.admission;
         let _ = writeln!(s, "admission accuracy");
@@ -488,6 +562,27 @@ impl Report {
             format!("{:.1}%", r.utilisation_while_demand * 100.0),
             "target >= 95%",
         );
+        if !c.registry_changes.is_empty() {
+            let changes: Vec<String> = c
+                .registry_changes
+                .iter()
+                .map(|ch| match (ch.rate_per_sec, ch.down) {
+                    (Some(r), _) => format!("{:.0}s→{r}/s", ch.at.as_secs_f64()),
+                    (None, Some(true)) => format!("{:.0}s→down", ch.at.as_secs_f64()),
+                    _ => format!("{:.0}s→up", ch.at.as_secs_f64()),
+                })
+                .collect();
+            row(&mut s, "registry changes", changes.join(" "), "");
+        }
+        row(
+            &mut s,
+            "longest origin backlog (jobs / s of work)",
+            format!(
+                "{} / {:.1}",
+                r.longest_backlog_jobs, r.longest_backlog_seconds
+            ),
+            "target <= 30 s",
+        );
         let _ = writeln!(
             s,
             "latency (ms)                                         p50      p99      max     count"
@@ -506,6 +601,52 @@ impl Report {
         for (k, v) in self.errors.iter().chain(self.error_outcomes.iter()) {
             row(&mut s, k, v.to_string(), "");
         }
+        let p = &self.phones;
+        let _ = writeln!(s, "phones (citizens who leave the page)");
+        if p.planned > 0 {
+            row(
+                &mut s,
+                "away on time / late / never held",
+                format!("{} / {} / {}", p.away_on_time, p.away_late, p.never_held),
+                &format!("of {} planned", p.planned),
+            );
+            row(
+                &mut s,
+                "longest away, back on time (s)",
+                format!("{:.0}", p.longest_away_on_time_seconds),
+                "",
+            );
+            row(
+                &mut s,
+                "admitted while away",
+                p.admitted_while_away.to_string(),
+                "must be 0",
+            );
+            row(
+                &mut s,
+                "back on time, place lost",
+                p.on_time_lost_place.to_string(),
+                "must be 0",
+            );
+            row(
+                &mut s,
+                "back late, admitted",
+                p.late_admitted.to_string(),
+                "must be 0",
+            );
+            row(
+                &mut s,
+                "back on time, not overtaken in their shard",
+                format!("{:.1}%", p.on_time_not_overtaken_share * 100.0),
+                &format!("target 100% of {}", p.on_time_admitted),
+            );
+        }
+        row(
+            &mut s,
+            "status polls per waiting citizen-hour",
+            format!("{:.0}", self.phones.heartbeats_per_waiting_hour),
+            "",
+        );
         let _ = writeln!(s, "eta");
         row(
             &mut s,
@@ -524,13 +665,66 @@ impl Report {
         s
     }
 
-    /// `launch.json` and `launch.png` into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
+    /// `<name>.json` and `<name>.png` into `dir`.
+    pub fn write(&self, dir: &Path, name: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("launch.json"), json).map_err(|e| e.to_string())?;
-        super::plot::draw(&self.series, &dir.join("launch.png"))
+        std::fs::write(dir.join(format!("{name}.json")), json).map_err(|e| e.to_string())?;
+        super::plot::draw(&self.series, &dir.join(format!("{name}.png")))
     }
+}
+
+fn phones(opts: &Options, records: &[Record]) -> Phones {
+    let mut p = Phones {
+        max_away_minutes: opts.max_away_minutes,
+        ..Default::default()
+    };
+    let mut not_overtaken = 0;
+    for r in records {
+        if r.away_skipped {
+            p.planned += 1;
+            p.never_held += 1;
+        }
+        let Some(a) = r.away else { continue };
+        p.planned += 1;
+        if r.admitted_ms
+            .is_some_and(|t| t >= a.left_ms && t < a.back_ms)
+        {
+            p.admitted_while_away += 1;
+        }
+        if a.late {
+            p.away_late += 1;
+            p.late_admitted += u64::from(r.admitted_ms.is_some());
+            continue;
+        }
+        p.away_on_time += 1;
+        p.longest_away_on_time_seconds = p
+            .longest_away_on_time_seconds
+            .max(a.back_ms.saturating_sub(a.left_ms) as f64 / 1000.0);
+        let lost = matches!(&r.outcome, Outcome::LostPlace)
+            || matches!(&r.outcome, Outcome::Error(e) if e == "queue: expired");
+        p.on_time_lost_place += u64::from(lost);
+        if let Some(at) = r.admitted_ms {
+            p.on_time_admitted += 1;
+            let overtaken = records.iter().any(|b| {
+                b.shard == r.shard && b.seq > r.seq && b.admitted_ms.is_some_and(|t| t < at)
+            });
+            not_overtaken += u64::from(!overtaken);
+        }
+    }
+    if p.on_time_admitted > 0 {
+        p.on_time_not_overtaken_share = not_overtaken as f64 / p.on_time_admitted as f64;
+    }
+    let polls = records
+        .iter()
+        .flat_map(|r| r.samples.iter())
+        .filter(|s| s.route == Route::Status)
+        .count();
+    let hours: f64 = records.iter().map(|r| r.waiting_ms as f64).sum::<f64>() / 3_600_000.0;
+    if hours > 0.0 {
+        p.heartbeats_per_waiting_hour = polls as f64 / hours;
+    }
+    p
 }
 
 /// Per-second series: room ticks plus what the citizens saw in that second.
@@ -572,6 +766,9 @@ fn series(started_ms: u64, done_ms: u64, records: &[Record], ticks: &[Tick]) -> 
             admitted_per_s: admitted[k],
             registry_calls_per_s: calls,
             status_p99_ms: analysis::quantile(&mut status[k], 0.99),
+            registry_limit_per_s: t.registry_limit_per_s,
+            effective_rate_per_s: t.effective_rate_per_min as f64 / 60.0,
+            origin_backlog: t.origin_backlog,
         });
         prev = Some(t);
     }

@@ -1,0 +1,178 @@
+//! `GET /capacity`: the figures the edge's Coordinator paces admissions by,
+//! for the edge only, signed for the request that asked, against real
+//! Redis, registry-sim and origin-worker processes. Ports 21300–21302.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use waitroom_core::capacity::{capacity_path, verify_report, CapacityReport, ORIGIN_AUTH_HEADER};
+use waitroom_core::edge_auth::{sign_request, EDGE_AUTH_HEADER};
+
+const REDIS: u16 = 21300;
+const SIM: u16 = 21301;
+const ORIGIN: u16 = 21302;
+
+/// Asks for the report as the edge does and checks the origin's signature.
+async fn report(http: &reqwest::Client, key: &[u8]) -> CapacityReport {
+    let t = now_ms();
+    let path = capacity_path(t);
+    let resp = http
+        .get(format!("http://127.0.0.1:{ORIGIN}{path}"))
+        .header(
+            EDGE_AUTH_HEADER,
+            sign_request(key, "GET", &path, "", t, b""),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sig = resp.headers()[ORIGIN_AUTH_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = resp.bytes().await.unwrap();
+    verify_report(key, &sig, t, now_ms(), &body).expect("a signed report for this request")
+}
+
+async fn control(http: &reqwest::Client, body: serde_json::Value) {
+    let r = http
+        .put(format!("http://127.0.0.1:{SIM}/control"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn eventually_report(
+    http: &reqwest::Client,
+    key: &[u8],
+    what: &str,
+    ok: impl Fn(&CapacityReport) -> bool,
+) -> CapacityReport {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = report(http, key).await;
+        if ok(&r) {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn only_the_edge_gets_the_figures_and_they_follow_the_registry() {
+    let logs = log_dir(21300);
+    let secrets = Secrets::new();
+    let _redis = spawn_redis(REDIS);
+    let _sim = spawn_sim(SIM, &[("REGISTRY_SIM_RATE_PER_SEC", "40")], &logs);
+    let _origin = spawn_origin(ORIGIN, REDIS, SIM, &secrets, &[], &logs);
+    let http = reqwest::Client::new();
+    let key = &secrets.edge_key;
+
+    // Not the edge: no figures.
+    let t = now_ms();
+    let path = capacity_path(t);
+    let url = format!("http://127.0.0.1:{ORIGIN}{path}");
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let forged = sign_request(&[7u8; 32], "GET", &path, "", t, b"");
+    let r = http
+        .get(&url)
+        .header(EDGE_AUTH_HEADER, forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Signed for another timestamp than the one in the query.
+    let other = sign_request(key, "GET", &capacity_path(t + 1), "", t, b"");
+    let r = http
+        .get(&url)
+        .header(EDGE_AUTH_HEADER, other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The edge's request without its timestamp: refused, naming it.
+    let bare = sign_request(key, "GET", "/capacity", "", t, b"");
+    let r = http
+        .get(format!("http://127.0.0.1:{ORIGIN}/capacity"))
+        .header(EDGE_AUTH_HEADER, bare)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["field"], "t");
+
+    // Idle: nothing queued, the configured limit (spawn_origin: 50/s).
+    let idle = report(&http, key).await;
+    assert_eq!((idle.backlog, idle.errors, idle.rate_limited), (0, 0, 0));
+    assert!(idle.reachable);
+    assert_eq!(idle.limit_per_s, 50.0);
+    let submitted_before = idle.submitted_total;
+
+    // Jobs: counted as submitted, completed, and the registry's announced
+    // limit (40/s) replaces the configured one.
+    let edge = Edge::new(ORIGIN, key);
+    let citizens = sim_sample(SIM, 6).await;
+    let mut jobs = Vec::new();
+    for (i, c) in citizens.iter().enumerate().take(4) {
+        let ticket = secrets.admission(&format!("s{i}"));
+        let (id, _) = edge.submit(c, &ticket).await;
+        jobs.push((id, ticket));
+    }
+    for (id, ticket) in &jobs {
+        edge.wait_done(id, ticket, Duration::from_secs(20)).await;
+    }
+    let r = eventually_report(&http, key, "4 completions counted", |r| {
+        r.completed_per_s * r.interval_ms as f64 / 1000.0 >= 4.0
+    })
+    .await;
+    assert_eq!(r.submitted_total, submitted_before + 4);
+    assert_eq!(r.limit_per_s, 40.0);
+    assert_eq!(r.backlog, 0);
+
+    // The registry cuts its limit: the next call learns it.
+    control(&http, json!({"rate_per_sec": 4})).await;
+    let ticket = secrets.admission("s4");
+    let (id, _) = edge.submit(&citizens[4], &ticket).await;
+    edge.wait_done(&id, &ticket, Duration::from_secs(20)).await;
+    assert_eq!(report(&http, key).await.limit_per_s, 4.0);
+
+    // Down: the waiting job is the backlog, the registry unreachable.
+    control(&http, json!({"down": true})).await;
+    let ticket = secrets.admission("s5");
+    let (id, _) = edge.submit(&citizens[5], &ticket).await;
+    let down = eventually_report(&http, key, "unreachable, errors counted", |r| {
+        !r.reachable && r.errors > 0
+    })
+    .await;
+    assert_eq!(down.backlog, 1);
+    // The mark is temporary: with no job left to retry, the room must not
+    // stay paused for good.
+    let mut con = redis_con(REDIS).await;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("wr:capacity:{c}:last")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        (1..=origin_worker::capacity::UNREACHABLE_FOR_S as i64).contains(&ttl),
+        "ttl {ttl}"
+    );
+    // Back: the job finishes, reachable again, nothing queued.
+    control(&http, json!({"down": false})).await;
+    edge.wait_done(&id, &ticket, Duration::from_secs(30)).await;
+    let up = eventually_report(&http, key, "reachable", |r| r.reachable && r.backlog == 0).await;
+    assert_eq!(
+        up.rate_limited, 0,
+        "the pacer followed the announced limit: {up:?}"
+    );
+}
