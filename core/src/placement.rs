@@ -148,14 +148,14 @@ impl Placement {
     /// The standing after a join and, for a place, its arrival sequence
     /// number (for the waiting ticket).
     pub fn of_join(reply: &JoinReply, now_ms: u64) -> Result<(Placement, Option<u64>), Collision> {
-        match *reply {
+        match reply {
             JoinReply::Refused {
                 reason,
                 reopen_at_ms,
             } => Ok((
                 Placement::Refused {
-                    reason,
-                    reopen_at_ms,
+                    reason: *reason,
+                    reopen_at_ms: *reopen_at_ms,
                 },
                 None,
             )),
@@ -163,9 +163,10 @@ impl Placement {
                 outcome,
                 status,
                 prequeue_until,
-            } => match outcome {
+                ..
+            } => match *outcome {
                 JoinOutcome::Joined { seq } | JoinOutcome::AlreadyWaiting { seq } => Ok((
-                    Placement::of_status(&status, prequeue_until, now_ms),
+                    Placement::of_status(status, *prequeue_until, now_ms),
                     Some(seq),
                 )),
                 JoinOutcome::AlreadyAdmitted { .. } => Err(Collision),
@@ -391,6 +392,7 @@ mod tests {
                 outcome,
                 status: waiting(3, 10),
                 prequeue_until: None,
+                message: None,
             };
             let (p, seq) = Placement::of_join(&placed, NOW).unwrap();
             assert_eq!(seq, Some(4));
@@ -406,6 +408,7 @@ mod tests {
             outcome: JoinOutcome::Joined { seq: 4 },
             status: waiting(3, 10),
             prequeue_until: Some(NOW + 1_000),
+            message: None,
         };
         assert!(matches!(
             Placement::of_join(&prequeue, NOW).unwrap().0,
@@ -419,6 +422,7 @@ mod tests {
                 session_expires_ms: NOW,
             },
             prequeue_until: None,
+            message: None,
         };
         assert_eq!(Placement::of_join(&collision, NOW), Err(Collision));
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ShardConfig;
 use crate::eta::EtaInfo;
-use crate::operator::{Lottery, OperatorConfig};
+use crate::operator::{Lottery, Message, OperatorConfig};
 use crate::order::{RankReport, Seal, ViewUpdate};
 
 /// The Coordinator's per-tick question: this shard's [`ShardSummary`].
@@ -113,4 +113,8 @@ pub struct Grant {
     /// Random mode: admit `admit` entries uniformly, from this seed.
     #[serde(default)]
     pub random_seed: Option<u64>,
+    /// The operator's live message in force (the event's, else the
+    /// room's): the shard hands it out with every standing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
 }

@@ -169,7 +169,7 @@ fn lottery_runs_once_even_if_ticks_repeat() {
     );
     // The shard rebuilt from its rows keeps the lottery order.
     let rows: Vec<_> = (1..=50).filter_map(|id| q.row(id)).collect();
-    let back = ShardQueue::restore(q.meta(), rows, now + 1_000).unwrap();
+    let back = ShardQueue::restore(q.meta().clone(), rows, now + 1_000).unwrap();
     assert_eq!(back.position(order[1]), Some(1));
 }
 
@@ -274,4 +274,68 @@ fn history_is_bounded_and_rates_per_minute() {
         "{}",
         stats.admitted_per_min
     );
+}
+
+/// With a committed seed (`TickExtras::lottery_seed`) the shards shuffle by
+/// it: the order anyone recomputes from the published seed and entries
+/// (`fairness::admission_order`) is the shard's order. The grant tells the
+/// shard which entries it drew, and carries the live message.
+#[test]
+fn a_committed_seed_drives_the_draw_and_the_published_order_is_the_admitted_one() {
+    use waitroom_core::coordinator::TickExtras;
+    use waitroom_core::operator::fairness::{admission_order, LotteryEntry};
+    use waitroom_core::operator::{FairnessSeed, Message};
+
+    let seed = FairnessSeed(*b"a committed seed of 32 bytes ok!");
+    let message = Message([("en".to_string(), "Draw at 9".to_string())].into());
+    let mut q = ShardQueue::new(config().shard_config());
+    let mut ctl = AdmissionController::new();
+    ctl.ensure_seed(7);
+    let op = scheduled();
+    for id in 1..=40u64 {
+        q.join(id, P + id);
+    }
+    q.join(99, E + 1); // after event_start: not in the draw
+    let now = E + 10;
+    let s = q.summary(&ctl.summary_request(0, 1), now).0;
+    let extras = TickExtras {
+        message: Some(&message),
+        lottery_seed: Some(seed.lottery_seed()),
+    };
+    let plan = ctl.tick_shards(1, now, &[Some(s)], &config(), &op, extras);
+    assert_eq!(plan.grants[0].lottery.unwrap().seed, seed.lottery_seed());
+    let out = q.apply_grant(&plan.grants[0], now);
+    let mut drawn = out.drawn.clone();
+    drawn.sort_unstable();
+    assert_eq!(
+        drawn,
+        (1..=40).collect::<Vec<_>>(),
+        "exactly the pre-queued"
+    );
+    assert_eq!(q.message(), Some(&message));
+
+    let entries: Vec<LotteryEntry> = drawn
+        .iter()
+        .map(|&id| LotteryEntry { id, shard: 0 })
+        .collect();
+    let recomputed: Vec<u64> = admission_order(seed.lottery_seed(), &entries)
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let by_position: Vec<u64> = {
+        let mut ids: Vec<u64> = (1..=40).collect();
+        ids.sort_by_key(|&id| q.position(id).unwrap());
+        ids
+    };
+    assert_eq!(recomputed, by_position);
+    assert_eq!(q.position(99), Some(41), "the latecomer behind the draw");
+
+    // A grant without a message clears it.
+    let s = q.summary(&ctl.summary_request(0, 2), now + 1_000).0;
+    let next = ctl.tick_room(2, now + 1_000, &[s], &config(), &op);
+    assert!(
+        q.apply_grant(&next.grants[0], now + 1_000).drawn.is_empty(),
+        "drawn once"
+    );
+    assert_eq!(q.message(), None);
 }

@@ -254,8 +254,9 @@ impl World {
             Op::RestartShard(s) => {
                 let q = &self.shards[s];
                 let rows: Vec<EntryRow> = (0..IDS).filter_map(|k| q.row(id_of(k))).collect();
-                self.shards[s] = ShardQueue::restore(q.meta(), rows.into_iter().rev(), self.now)
-                    .expect("rows restore");
+                self.shards[s] =
+                    ShardQueue::restore(q.meta().clone(), rows.into_iter().rev(), self.now)
+                        .expect("rows restore");
             }
             Op::RestartCoordinator => {
                 let json = serde_json::to_string(&self.ctl).unwrap();
@@ -292,9 +293,14 @@ impl World {
         // Grants come after every summary: departures from here on are lag.
         self.step += 1;
         let cfg = AdmissionConfig { paused, ..config() };
-        let plan = self
-            .ctl
-            .tick_shards(t, self.now, &replies, &cfg, &Default::default());
+        let plan = self.ctl.tick_shards(
+            t,
+            self.now,
+            &replies,
+            &cfg,
+            &Default::default(),
+            Default::default(),
+        );
         let all_answered = replies.iter().all(Option::is_some);
         let all_delivered = all_answered && grants.iter().all(|&g| g);
         let mut admitted_keys = Vec::new();

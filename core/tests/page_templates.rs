@@ -28,6 +28,8 @@ const PAGES: [(&str, &str, &[&str]); 5] = [
             "hold_ms",
             "hold_time",
             "hold_in",
+            "message",
+            "message_hidden",
         ],
     ),
     ("form.html", public::FORM, &["lang", "i18n_json"]),
@@ -51,6 +53,8 @@ const PAGES: [(&str, &str, &[&str]); 5] = [
             "opens_at",
             "countdown",
             "i18n_json",
+            "message",
+            "message_hidden",
         ],
     ),
 ];
@@ -95,6 +99,8 @@ fn sample_vars(strings: &Strings, lang: Lang) -> Vec<(&'static str, String)> {
         ("hold_ms", "1700000600000".to_owned()),
         ("hold_time", "14:30 UTC".to_owned()),
         ("hold_in", page::eta_words(7_800, strings)),
+        ("message", "Doors <b>open</b> at 9".to_owned()),
+        ("message_hidden", String::new()),
         ("passport_id", "p_0123456789abcdef".to_owned()),
         (
             "reason_text",
@@ -207,6 +213,14 @@ fn page_templates_render_completely_in_both_languages() {
                 "{file}: unrendered placeholder"
             );
             assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
+            // The operator's message is text: escaped, never markup.
+            assert!(!html.contains("<b>open</b>"), "{file}: message not escaped");
+            if matches!(file, "waiting.html" | "prequeue.html") {
+                assert!(
+                    html.contains("Doors &lt;b&gt;open&lt;/b&gt; at 9"),
+                    "{file}"
+                );
+            }
         }
     }
 }

@@ -219,7 +219,7 @@ fn run(ops: Vec<Op>) {
             Op::Admit(k) => assert_eq!(q.admit(k, now), m.admit(k, now)),
             Op::Advance(dt) => now += dt,
             Op::Restore => {
-                q = ShardQueue::restore(q.meta(), rows(&q), now).expect("restore");
+                q = ShardQueue::restore(q.meta().clone(), rows(&q), now).expect("restore");
                 // Sequence numbers and the arrival clamp only need to be
                 // consistent with the surviving rows.
                 m.next_seq = m.waiting.last().map_or(0, |e| e.seq + 1);

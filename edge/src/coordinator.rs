@@ -11,18 +11,26 @@
 //! active the alarm is not re-armed; the next join wakes it
 //! (`CoordinatorRequest::Wake`); when and how often it ticks is
 //! `waitroom_core::timing`. It also holds the operators' configuration
-//! (`PUT /admin/config`). `fetch` decodes one `CoordinatorRequest` and
-//! matches it to a `handle_*` method.
+//! (`PUT /admin/config`: the room's settings, the live message and the
+//! scheduled events, applied as `Settings::effective` at each tick) and the
+//! pre-queue lotteries' committed seeds (`GET /fairness`). `fetch` decodes
+//! one `CoordinatorRequest` and matches it to a `handle_*` method.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, Grant, Stored};
-use waitroom_core::operator::OperatorConfig;
+use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, Grant, Stored, TickExtras};
+use waitroom_core::operator::{
+    draws_needed, next_change_ms, FairnessDraw, LotteryEntry, OperatorConfig, OperatorExtras,
+    Settings,
+};
 use waitroom_core::protocol::coordinator::CoordinatorRequest;
-use waitroom_core::protocol::{ConfigPatch, RoomConfig, StatsReply, TickCost, WakeReply};
+use waitroom_core::protocol::{
+    ConfigPatch, Drawn, FairnessEntries, FairnessEntriesReply, FairnessReply, RoomConfig,
+    StatsReply, TickCost, WakeReply,
+};
 use waitroom_core::timing::{self, TICK_MS};
 use worker::*;
 
@@ -34,6 +42,12 @@ const KEY_CONFIG: &str = "config";
 const KEY_TICK: &str = "tick_id";
 /// Operator settings (modes, schedule, max wait), as a JSON string.
 const KEY_OPERATOR: &str = "operator";
+/// Message, events and bypass rules, as a JSON string.
+const KEY_EXTRAS: &str = "extras";
+/// The lotteries' seeds and draws (`FairnessDraw`s), as a JSON string.
+const KEY_FAIRNESS: &str = "fairness";
+/// Lotteries kept (the newest): more than the events a room can schedule.
+const DRAWS_KEPT: usize = 20;
 
 #[durable_object]
 pub struct Coordinator {
@@ -47,6 +61,9 @@ pub struct Coordinator {
     /// answers): `/admin/stats` shows it, so a shard that cannot restore
     /// is an error the operator sees, not a silent gap.
     shard_errors: RefCell<Vec<Option<String>>>,
+    /// The last published entry list (`event_start_ms`, entries): it never
+    /// changes after the draw, and gathering it asks every shard.
+    drawn_cache: RefCell<Option<(u64, Vec<LotteryEntry>)>>,
 }
 
 /// Tick costs kept.
@@ -64,6 +81,7 @@ impl DurableObject for Coordinator {
             controller: RefCell::new(None),
             costs: RefCell::new(VecDeque::new()),
             shard_errors: RefCell::new(Vec::new()),
+            drawn_cache: RefCell::new(None),
         }
     }
 
@@ -77,6 +95,17 @@ impl DurableObject for Coordinator {
             CoordinatorRequest::Wake(_) => protocol::reply(&self.handle_wake().await?),
             CoordinatorRequest::Stats(_) => protocol::reply(&self.handle_stats().await?),
             CoordinatorRequest::Config(patch) => self.handle_config(patch).await,
+            CoordinatorRequest::Fairness(_) => protocol::reply(&FairnessReply {
+                lotteries: self
+                    .draws()
+                    .await?
+                    .iter()
+                    .map(FairnessDraw::public)
+                    .collect(),
+            }),
+            CoordinatorRequest::FairnessEntries(r) => {
+                protocol::reply(&self.handle_fairness_entries(r).await?)
+            }
             #[cfg(feature = "test-routes")]
             CoordinatorRequest::Replay(_) => protocol::reply(&self.handle_replay().await?),
             #[cfg(feature = "test-routes")]
@@ -156,11 +185,98 @@ impl Coordinator {
         })
     }
 
-    /// Both halves of the configuration.
-    async fn room_config(&self) -> Result<RoomConfig> {
-        Ok(RoomConfig {
+    async fn extras(&self) -> Result<OperatorExtras> {
+        Ok(self.stored_json(KEY_EXTRAS).await?.unwrap_or_default())
+    }
+
+    /// Every operator setting, as stored.
+    async fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
             admission: self.config().await?,
             operator: self.operator().await?,
+            extras: self.extras().await?,
+        })
+    }
+
+    /// The configuration as the admin API shows it.
+    async fn room_config(&self) -> Result<RoomConfig> {
+        let s = self.settings().await?;
+        Ok(RoomConfig {
+            admission: s.admission,
+            operator: s.operator,
+            extras: s.extras,
+        })
+    }
+
+    async fn draws(&self) -> Result<Vec<FairnessDraw>> {
+        Ok(self.stored_json(KEY_FAIRNESS).await?.unwrap_or_default())
+    }
+
+    async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let text = serde_json::to_string(value).map_err(|e| Error::RustError(e.to_string()))?;
+        self.state.storage().put(key, text).await
+    }
+
+    /// Draws and stores a seed for every scheduled pre-queue without one:
+    /// its commitment is public from now on (`waitroom_core::operator::fairness`).
+    /// A seed whose pre-queue was unscheduled before its draw is dropped
+    /// unrevealed.
+    async fn commit_draws(&self, settings: &Settings) -> Result<Vec<FairnessDraw>> {
+        let mut draws = self.draws().await?;
+        let scheduled = draws_needed(settings, &[]);
+        let before = draws.len();
+        draws.retain(|d| d.drawn_at_ms.is_some() || scheduled.contains(&d.event_start_ms));
+        let needed = draws_needed(settings, &draws);
+        if needed.is_empty() {
+            if draws.len() != before {
+                self.put_json(KEY_FAIRNESS, &draws).await?;
+            }
+            return Ok(draws);
+        }
+        for event_start_ms in needed {
+            draws.push(FairnessDraw::new(event_start_ms, crate::rand::bytes()));
+            console_log!(
+                "{}",
+                serde_json::json!({ "event": "lottery_committed", "event_start_ms": event_start_ms })
+            );
+        }
+        draws.sort_by_key(|d| d.event_start_ms);
+        let drop = draws.len().saturating_sub(DRAWS_KEPT);
+        draws.drain(..drop);
+        self.put_json(KEY_FAIRNESS, &draws).await?;
+        Ok(draws)
+    }
+
+    /// The entries a drawn lottery shuffled, from every shard (once: the
+    /// list is kept in memory for the next asker).
+    async fn handle_fairness_entries(&self, r: FairnessEntries) -> Result<FairnessEntriesReply> {
+        let drawn = self
+            .draws()
+            .await?
+            .iter()
+            .any(|d| d.event_start_ms == r.event_start_ms && d.drawn_at_ms.is_some());
+        if !drawn {
+            return Ok(FairnessEntriesReply { entries: None });
+        }
+        if let Some((at, entries)) = &*self.drawn_cache.borrow() {
+            if *at == r.event_start_ms {
+                return Ok(FairnessEntriesReply {
+                    entries: Some(entries.clone()),
+                });
+            }
+        }
+        let call = Drawn {
+            event_start_ms: r.event_start_ms,
+        };
+        let replies =
+            join_all((0..self.shards()).map(|i| protocol::shard_call(&self.env, i, call))).await;
+        let mut entries = Vec::new();
+        for (shard, reply) in (0..).zip(replies) {
+            entries.extend(reply?.ids.into_iter().map(|id| LotteryEntry { id, shard }));
+        }
+        *self.drawn_cache.borrow_mut() = Some((r.event_start_ms, entries.clone()));
+        Ok(FairnessEntriesReply {
+            entries: Some(entries),
         })
     }
 
@@ -206,25 +322,42 @@ impl Coordinator {
     }
 
     /// Applies a JSON patch of the configuration
-    /// (`waitroom_core::operator::apply_patch`): 422 (as JSON) on nonsense.
+    /// (`waitroom_core::operator::apply_settings_patch`): 422 (as JSON) on
+    /// nonsense, with nothing changed. A new pre-queue gets its lottery
+    /// seed committed before the answer goes out.
     async fn handle_config(&self, patch: ConfigPatch) -> Result<Response> {
-        use waitroom_core::operator::{apply_patch, config_json};
-        let (config, operator) = (self.config().await?, self.operator().await?);
-        let (new, new_op) = match apply_patch(&config, &operator, &patch.0) {
-            Ok(both) => both,
+        use waitroom_core::operator::{apply_settings_patch, settings_log_json};
+        let current = self.settings().await?;
+        let new = match apply_settings_patch(&current, &patch.0) {
+            Ok(s) => s,
             Err(e) => return unprocessable(&e.field, &e.message),
         };
-        self.state.storage().put(KEY_CONFIG, new).await?;
-        let op_json =
-            serde_json::to_string(&new_op).map_err(|e| Error::RustError(e.to_string()))?;
-        self.state.storage().put(KEY_OPERATOR, op_json).await?;
-        let (old, new) = (config_json(&config, &operator), config_json(&new, &new_op));
+        if !new.extras.bypass_rules.is_empty() {
+            // Validated, but no request path consults them yet: refusing is
+            // honest, accepting would be a setting that silently does nothing.
+            return unprocessable(
+                "bypass_rules",
+                "are not applied by this edge yet (bypass by path: BYPASS_PATHS)",
+            );
+        }
+        self.state.storage().put(KEY_CONFIG, new.admission).await?;
+        self.put_json(KEY_OPERATOR, &new.operator).await?;
+        self.put_json(KEY_EXTRAS, &new.extras).await?;
+        self.commit_draws(&new).await?;
         console_log!(
             "{}",
-            serde_json::json!({ "event": "config_changed", "old": old, "new": new })
+            serde_json::json!({
+                "event": "config_changed",
+                "old": settings_log_json(&current),
+                "new": settings_log_json(&new),
+            })
         );
         self.handle_wake().await?;
-        protocol::json(&new)
+        protocol::json(&RoomConfig {
+            admission: new.admission,
+            operator: new.operator,
+            extras: new.extras,
+        })
     }
 
     /// Test-only: sends the last tick's grants again, as an alarm delivered
@@ -254,8 +387,14 @@ impl Coordinator {
     /// One admission tick. See the module docs.
     async fn tick(&self) -> Result<()> {
         let storage = self.state.storage();
-        let config = self.config().await?;
-        let operator = self.operator().await?;
+        let settings = self.settings().await?;
+        // The event running now, if any, overrides the room's settings.
+        let effective = settings.effective(now_ms());
+        let (config, operator) = (effective.admission, effective.operator);
+        let mut draws = self.commit_draws(&settings).await?;
+        let draw = operator
+            .event_start
+            .and_then(|e| draws.iter().position(|d| d.event_start_ms == e));
         let cached = self.controller.borrow_mut().take();
         let mut controller = match cached {
             Some(c) => c,
@@ -303,17 +442,39 @@ impl Coordinator {
         let config =
             crate::capacity::paced_config(&self.state, &self.env, &config, &operator, &known, now)
                 .await?;
-        let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator);
+        let extras = TickExtras {
+            message: effective.message.as_ref(),
+            lottery_seed: draw.map(|i| draws[i].seed.lottery_seed()),
+        };
+        let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator, extras);
         let results = join_all(
             plan.grants
                 .iter()
                 .map(|grant: &Grant| protocol::shard_call(&self.env, grant.shard, grant.clone())),
         )
         .await;
+        let mut drawn = 0;
         for r in results {
-            if let Err(e) = r {
+            match r {
+                Ok(reply) => drawn += reply.drawn,
                 // That shard keeps its people: it admits on a later tick.
-                console_error!("tick {tick_id}: grant failed: {e}");
+                Err(e) => console_error!("tick {tick_id}: grant failed: {e}"),
+            }
+        }
+        let lottery_ran = plan.grants.iter().any(|g| g.lottery.is_some());
+        if let (Some(i), true) = (draw, lottery_ran) {
+            // The shards shuffled on this grant: the seed may be published.
+            if draws[i].drawn_at_ms.is_none() {
+                draws[i].record_draw(drawn, now);
+                self.put_json(KEY_FAIRNESS, &draws).await?;
+                console_log!(
+                    "{}",
+                    serde_json::json!({
+                        "event": "lottery_drawn",
+                        "event_start_ms": draws[i].event_start_ms,
+                        "entries": drawn,
+                    })
+                );
             }
         }
         // Re-encoding every message costs time: only test builds count bytes.
@@ -334,12 +495,16 @@ impl Coordinator {
         storage.put(KEY_CONTROLLER, controller_json).await?;
         storage.put(KEY_TICK, tick_id).await?;
         *self.controller.borrow_mut() = Some(controller);
-        if let Some(ms) = timing::next_tick_in_ms(
+        let next_tick = timing::next_tick_in_ms(
             plan.stats.waiting,
             plan.stats.active,
             operator.event_start,
             now,
-        ) {
+        );
+        // An idle room still wakes when an event begins or ends, so the
+        // shards' door follows the schedule before anyone arrives.
+        let next_change = next_change_ms(&settings.extras.events, now).map(|t| t - now);
+        if let Some(ms) = next_tick.into_iter().chain(next_change).min() {
             storage.set_alarm(Duration::from_millis(ms)).await?;
         }
         Ok(())

@@ -58,6 +58,17 @@ pub struct WaitingView {
     pub now_ms: u64,
     /// Until when the place is kept without this page (`core::hold`).
     pub hold_until_ms: Option<u64>,
+    /// The operator's live message, in the page's language.
+    pub message: Option<String>,
+}
+
+/// The template variables of the operator's message banner (the text is
+/// escaped by the renderer like every `{{variable}}`).
+fn message_vars(message: Option<&str>) -> [(&'static str, String); 2] {
+    [
+        ("message", message.unwrap_or_default().to_string()),
+        ("message_hidden", hidden(message.is_none())),
+    ]
 }
 
 /// A position, or "…" while it is being counted (position 0: the first
@@ -87,7 +98,7 @@ fn hhmm(ms: u64) -> String {
 
 pub fn waiting(lang: Lang, v: &WaitingView) -> String {
     let s = strings(lang);
-    let vars = [
+    let mut vars = vec![
         ("lang", lang.code().to_string()),
         ("position", counted(v.position, lang)),
         (
@@ -126,6 +137,7 @@ pub fn waiting(lang: Lang, v: &WaitingView) -> String {
         ("hold_hidden", hidden(v.hold_until_ms.is_none())),
         ("keep_open_hidden", hidden(v.hold_until_ms.is_some())),
     ];
+    vars.extend(message_vars(v.message.as_deref()));
     render(WAITING, &s, &vars)
 }
 
@@ -162,14 +174,20 @@ pub fn closed(lang: Lang, reason_text: &str, reopen_at: &str) -> String {
 }
 
 /// The pre-queue countdown page: opens at `opens_at_ms`.
-pub fn prequeue(lang: Lang, opens_at_ms: u64, poll_after_ms: u64, now_ms: u64) -> String {
+pub fn prequeue(
+    lang: Lang,
+    opens_at_ms: u64,
+    poll_after_ms: u64,
+    now_ms: u64,
+    message: Option<&str>,
+) -> String {
     let s = strings(lang);
     let left = opens_at_ms.saturating_sub(now_ms).div_ceil(1000);
     let countdown = match left / 3600 {
         0 => format!("{}:{:02}", left / 60, left % 60),
         h => format!("{h}:{:02}:{:02}", (left / 60) % 60, left % 60),
     };
-    let vars = [
+    let mut vars = vec![
         ("lang", lang.code().to_string()),
         ("opens_at", page::format_utc_time(opens_at_ms)),
         ("opens_at_ms", opens_at_ms.to_string()),
@@ -180,6 +198,7 @@ pub fn prequeue(lang: Lang, opens_at_ms: u64, poll_after_ms: u64, now_ms: u64) -
         ),
         ("i18n_json", s.js_json()),
     ];
+    vars.extend(message_vars(message));
     render(PREQUEUE, &s, &vars)
 }
 

@@ -24,10 +24,11 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use waitroom_core::coordinator::{Grant, ShardSummary};
+use waitroom_core::operator::REPORT_RETENTION_MS;
 use waitroom_core::operator::{Door, RevocationList};
 use waitroom_core::protocol::coordinator::Wake;
 use waitroom_core::protocol::shard::{
-    Check, Heartbeat, Join, Leave, Release, Revoke, ShardRequest, Summary,
+    Check, Drawn, DrawnReply, Heartbeat, Join, Leave, Release, Revoke, ShardRequest, Summary,
 };
 use waitroom_core::protocol::{
     CheckReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, ReleaseReply, RevokeReply,
@@ -57,6 +58,13 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 -- time inside workerd; see BENCHMARKS.md).
 CREATE INDEX IF NOT EXISTS entries_session_end ON entries (state, session_expires_ms);
 CREATE TABLE IF NOT EXISTS revoked (id INTEGER PRIMARY KEY, until_ms INTEGER NOT NULL);
+-- The entries each pre-queue lottery shuffled here, for the published list
+-- (GET /fairness/entries); kept REPORT_RETENTION_MS.
+CREATE TABLE IF NOT EXISTS drawn (
+  event_start_ms INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  PRIMARY KEY (event_start_ms, id)
+);
 ";
 
 #[derive(Deserialize)]
@@ -167,6 +175,7 @@ impl DurableObject for QueueShard {
             ShardRequest::Check(r) => protocol::reply(&self.handle_check(r)),
             ShardRequest::Summary(r) => protocol::reply(&self.handle_summary(r)?),
             ShardRequest::Grant(r) => protocol::reply(&self.handle_grant(r)?),
+            ShardRequest::Drawn(r) => protocol::reply(&self.handle_drawn(r)?),
             // The benchmark's round-trip baseline (`/__test/shard-ping`).
             #[cfg(feature = "test-routes")]
             ShardRequest::Ping(_) => protocol::reply(&waitroom_core::protocol::Pong { pong: true }),
@@ -424,10 +433,12 @@ impl QueueShard {
             self.last_grant_ms.set(now);
             protocol::coordinator_call(&self.env, Wake).await?;
         }
+        let q = self.queue.borrow();
         Ok(JoinReply::Placed {
             outcome,
             status,
-            prequeue_until: self.queue.borrow().prequeue_until(now),
+            prequeue_until: q.prequeue_until(now),
+            message: q.message().cloned(),
         })
     }
 
@@ -458,9 +469,11 @@ impl QueueShard {
         if timing::seen_write_due(self.seen_saved_ms.get(), now) {
             self.save_seen(now)?;
         }
+        let q = self.queue.borrow();
         Ok(HeartbeatReply {
             status,
-            prequeue_until: self.queue.borrow().prequeue_until(now),
+            prequeue_until: q.prequeue_until(now),
+            message: q.message().cloned(),
         })
     }
 
@@ -561,6 +574,9 @@ impl QueueShard {
             for row in &outcome.reordered {
                 self.insert_row(row)?;
             }
+            if let (Some(lottery), false) = (grant.lottery, outcome.drawn.is_empty()) {
+                self.save_drawn(lottery.event_start_ms, &outcome.drawn, now)?;
+            }
             self.apply_changes(&outcome.changes)?;
             self.save_meta(&q.meta())?;
         }
@@ -568,6 +584,42 @@ impl QueueShard {
             duplicate: outcome.duplicate,
             admitted: outcome.changes.admitted.len() as u64,
             abandoned: outcome.changes.abandoned.len() as u64,
+            drawn: outcome.drawn.len() as u64,
+        })
+    }
+
+    /// Records the entries a lottery shuffled here, dropping lists older
+    /// than the report's retention.
+    fn save_drawn(&self, event_start_ms: u64, ids: &[u64], now: u64) -> Result<()> {
+        let sql = self.sql();
+        sql.exec(
+            "DELETE FROM drawn WHERE event_start_ms < ?",
+            vec![int(now.saturating_sub(REPORT_RETENTION_MS))],
+        )?;
+        for &id in ids {
+            sql.exec(
+                "INSERT OR IGNORE INTO drawn (event_start_ms, id) VALUES (?, ?)",
+                vec![int(event_start_ms), int(id)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `GET /fairness/entries`: the ids a lottery shuffled here.
+    fn handle_drawn(&self, req: Drawn) -> Result<DrawnReply> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: f64,
+        }
+        let rows: Vec<Id> = self
+            .sql()
+            .exec(
+                "SELECT id FROM drawn WHERE event_start_ms = ? ORDER BY id",
+                vec![int(req.event_start_ms)],
+            )?
+            .to_array()?;
+        Ok(DrawnReply {
+            ids: rows.into_iter().map(|r| r.id as u64).collect(),
         })
     }
 }

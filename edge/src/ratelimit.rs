@@ -96,6 +96,12 @@ pub async fn allow_new_place(env: &Env, client: &Client) -> bool {
     allow(env, BINDING, client.0.clone()).await
 }
 
+/// Whether `client` may ask a public page that costs a Durable Object call
+/// (`/fairness`): the address's budget, as for polls.
+pub async fn allow_public(env: &Env, client: &Client) -> bool {
+    allow(env, ADDRESS_BINDING, client.0.clone()).await
+}
+
 /// One count against `binding` for `key`. A missing or failing binding
 /// lets the request through (logged).
 async fn allow(env: &Env, binding: &str, key: String) -> bool {

@@ -109,6 +109,17 @@
     f.elements.paused.checked = !!c.paused;
     FIELDS.forEach(function (k) { f.elements[k].value = c[k] == null ? '' : c[k]; });
     TIMES.forEach(function (k) { f.elements[k].value = c[k] || ''; });
+    var m = c.message || {};
+    f.elements.message_en.value = m.en || '';
+    f.elements.message_es.value = m.es || '';
+    f.elements.events.value = c.events && c.events.length ? JSON.stringify(c.events, null, 1) : '';
+  }
+
+  /* The message patch: the texts given, or null (none). */
+  function messagePatch(f) {
+    var m = {};
+    ['en', 'es'].forEach(function (l) { var v = f.elements['message_' + l].value.trim(); if (v) m[l] = v; });
+    return Object.keys(m).length ? m : null;
   }
 
   function refresh() {
@@ -136,7 +147,13 @@
     var f = e.target, patch = { mode: f.elements.mode.value, pacing: f.elements.pacing.value, paused: f.elements.paused.checked };
     FIELDS.forEach(function (k) { if (f.elements[k].value !== '') patch[k] = Number(f.elements[k].value); });
     TIMES.forEach(function (k) { patch[k] = f.elements[k].value.trim() || null; });
+    patch.message = messagePatch(f);
     var out = $('config-result');
+    var events = f.elements.events.value.trim();
+    try { patch.events = events ? JSON.parse(events) : []; } catch (err) {
+      out.className = 'error'; out.textContent = 'Not saved: the events are not valid JSON (' + err.message + ')';
+      return;
+    }
     out.className = ''; out.textContent = 'Saving…';
     api('PUT', '/admin/config', patch).then(function (r) {
       if (r.status === 200) { out.className = 'ok'; out.textContent = 'Saved.'; fillForm(r.data); refresh(); }

@@ -72,6 +72,16 @@
     if (h) h.focus();
   }
 
+  /* The operator's message from a queue answer: plain text (textContent,
+     never markup); absent means there is none. */
+  function showMessage(text) {
+    var el = $('message');
+    if (!el) return;
+    var s = typeof text === 'string' ? text : '';
+    if (el.textContent !== s) el.textContent = s;
+    el.hidden = !s;
+  }
+
   window.WR = { $: $, t: t, fmt: fmt, etaWords: etaWords, retryAfter: retryAfter,
-    backoffMs: backoffMs, request: request, reveal: reveal };
+    backoffMs: backoffMs, request: request, reveal: reveal, showMessage: showMessage };
 })();

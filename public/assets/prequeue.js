@@ -29,6 +29,7 @@
       .then(function (d) {
         failures = 0;
         $('conn').hidden = true;
+        W.showMessage(d.message);
         if (d.state === 'prequeue') {
           if (d.eta_seconds >= 0) opensAt = Date.now() + skew + d.eta_seconds * 1000;
           setTimeout(poll, Math.min(pollMs, Math.max(1000, Number(d.poll_after_ms) || pollMs)));

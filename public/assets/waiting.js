@@ -94,6 +94,7 @@
 
   function show(d) {
     showHold(d.hold_until_ms);
+    W.showMessage(d.message);
     if (d.counting) {
       /* The first second after joining: the place is being counted. */
       $('position').textContent = '\u2026';

@@ -41,6 +41,30 @@ async function dashboard(browser) {
     });
     assert(inked > 100, 'the chart is blank');
 
+    // The live message, typed into the dashboard, reaches a citizen's
+    // waiting page within a poll, as text.
+    const text = 'Registry slow today <b>keep waiting</b>';
+    await page.fill('#config input[name=message_en]', text);
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    const withMessage = await admin('GET', '/admin/stats');
+    assert(withMessage.config.message && withMessage.config.message.en === text, `message is ${JSON.stringify(withMessage.config.message)}`);
+    const citizenCtx = await newContext(browser);
+    try {
+      const citizen = await openPage(citizenCtx, BASE_URL + '/');
+      await citizen.waitForFunction((t) => {
+        const el = document.getElementById('message');
+        return el && !el.hidden && el.textContent === t;
+      }, text, { timeout: 20000 });
+      assert(await citizen.locator('#message b').count() === 0, 'the message was read as markup');
+    } finally {
+      await citizenCtx.close();
+    }
+    await page.fill('#config input[name=message_en]', '');
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.message === null, 'an empty field did not remove the message');
+
     // Change the mode through the form.
     await page.selectOption('#config select[name=mode]', 'reject');
     await page.check('#config input[name=paused]');

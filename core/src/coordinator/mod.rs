@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::config::{AdmissionConfig, ConfigError};
 use crate::eta::{EtaInfo, RateEstimator};
-use crate::operator::{self, OperatorConfig, Phase, QueueMode};
+use crate::operator::{self, Message, OperatorConfig, Phase, QueueMode};
 use crate::order::Cut;
 use crate::order::OrderBook;
 pub use crate::wire::{Grant, ShardSummary, Summary};
@@ -47,6 +47,17 @@ mod stored;
 pub use pacing::{MAX_TICK_GAP_MS, NOMINAL_TICK_MS};
 pub use stats::{AdminStats, History, HistoryPoint, ShardStats, HISTORY_POINTS, HISTORY_STEP_MS};
 pub use stored::Stored;
+
+/// What a tick passes on besides the pacing settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TickExtras<'a> {
+    /// The operator's live message in force, for every grant.
+    pub message: Option<&'a Message>,
+    /// The committed lottery seed of the event starting
+    /// ([`crate::operator::fairness`]); without one the room's own seed
+    /// is used.
+    pub lottery_seed: Option<u64>,
+}
 
 /// The outcome of one tick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,7 +221,7 @@ impl AdmissionController {
         op: &OperatorConfig,
     ) -> TickPlan {
         let replies: Vec<Option<ShardSummary>> = summaries.iter().cloned().map(Some).collect();
-        self.tick_shards(tick_id, now_ms, &replies, config, op)
+        self.tick_shards(tick_id, now_ms, &replies, config, op, TickExtras::default())
     }
 
     /// Plans one tick. `replies[i]` is shard `i`'s summary, answering
@@ -230,6 +241,7 @@ impl AdmissionController {
         replies: &[Option<ShardSummary>],
         config: &AdmissionConfig,
         op: &OperatorConfig,
+        extras: TickExtras<'_>,
     ) -> TickPlan {
         if let (Some(last), Some(plan)) = (self.last_tick_id, &self.last_plan) {
             if tick_id <= last {
@@ -268,7 +280,11 @@ impl AdmissionController {
         let open = op.phase(now_ms) == Phase::Open;
         let seed = self.seed.unwrap_or(0);
         let lottery = match op.event_start {
-            Some(e) if open => op.lottery(operator::tick_seed(seed, e)),
+            Some(e) if open => op.lottery(
+                extras
+                    .lottery_seed
+                    .unwrap_or_else(|| operator::tick_seed(seed, e)),
+            ),
             _ => None,
         };
         // The first open tick of an event only announces the lottery.
@@ -339,6 +355,7 @@ impl AdmissionController {
                     lottery,
                     random_seed: random_seed
                         .map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
+                    message: extras.message.cloned(),
                 }
             })
             .collect();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{body_of, decode_json, Call, ProtocolError, Wire};
 use crate::capacity::PacingStats;
 use crate::coordinator::{AdminStats, AdmissionConfig, Grant, HistoryPoint};
-use crate::operator::OperatorConfig;
+use crate::operator::{LotteryEntry, OperatorConfig, OperatorExtras, PublicFairness};
 use crate::protocol::GrantReply;
 
 /// Make sure the admission alarm runs (a shard saw an arrival in an idle room).
@@ -31,6 +31,31 @@ pub struct Replay;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Costs;
 
+/// `GET /fairness` (public): every lottery's commitment, and its seed
+/// once drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fairness;
+
+/// The answer to [`Fairness`], oldest event first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FairnessReply {
+    pub lotteries: Vec<PublicFairness>,
+}
+
+/// `GET /fairness/entries?event_start_ms=`: the pseudonymous entries a
+/// lottery shuffled (after its draw only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FairnessEntries {
+    pub event_start_ms: u64,
+}
+
+/// The answer to [`FairnessEntries`]: `None` while the lottery has not
+/// been drawn (or there is none for that event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FairnessEntriesReply {
+    pub entries: Option<Vec<LotteryEntry>>,
+}
+
 /// Everything the Coordinator is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorRequest {
@@ -39,6 +64,8 @@ pub enum CoordinatorRequest {
     Config(ConfigPatch),
     Replay(Replay),
     Costs(Costs),
+    Fairness(Fairness),
+    FairnessEntries(FairnessEntries),
 }
 
 impl CoordinatorRequest {
@@ -49,6 +76,8 @@ impl CoordinatorRequest {
             CoordinatorRequest::Config(r) => Wire::post("/config", r),
             CoordinatorRequest::Replay(r) => Wire::post("/replay", r),
             CoordinatorRequest::Costs(r) => Wire::post("/costs", r),
+            CoordinatorRequest::Fairness(r) => Wire::post("/fairness", r),
+            CoordinatorRequest::FairnessEntries(r) => Wire::post("/fairness/entries", r),
         }
     }
 
@@ -59,18 +88,23 @@ impl CoordinatorRequest {
             "/config" => CoordinatorRequest::Config(body_of(path, body)?),
             "/replay" => CoordinatorRequest::Replay(body_of(path, body)?),
             "/costs" => CoordinatorRequest::Costs(body_of(path, body)?),
+            "/fairness" => CoordinatorRequest::Fairness(body_of(path, body)?),
+            "/fairness/entries" => CoordinatorRequest::FairnessEntries(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
 }
 
 /// The whole configuration as the one flat JSON object of `PUT /admin/config`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomConfig {
     #[serde(flatten)]
     pub admission: AdmissionConfig,
     #[serde(flatten)]
     pub operator: OperatorConfig,
+    /// Message, events, bypass rules.
+    #[serde(flatten)]
+    pub extras: OperatorExtras,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +185,8 @@ calls! {
     Stats => StatsReply, "coordinator stats";
     Replay => ReplayReply, "coordinator replay";
     Costs => CostsReply, "coordinator costs";
+    Fairness => FairnessReply, "coordinator fairness";
+    FairnessEntries => FairnessEntriesReply, "coordinator fairness entries";
 }
 
 impl From<ConfigPatch> for CoordinatorRequest {
@@ -204,6 +240,11 @@ mod tests {
             patch().into(),
             Replay.into(),
             Costs.into(),
+            Fairness.into(),
+            FairnessEntries {
+                event_start_ms: 1_800_000_000_000,
+            }
+            .into(),
         ] {
             let wire = req.encode();
             let back = CoordinatorRequest::decode(&wire.path, wire.body.as_deref().unwrap_or(""));
@@ -237,6 +278,12 @@ mod tests {
                 reopen_at: Some(1_777_626_000_000),
                 ..OperatorConfig::default()
             },
+            extras: OperatorExtras {
+                message: Some(crate::operator::Message(
+                    [("en".to_string(), "Back at 10".to_string())].into(),
+                )),
+                ..OperatorExtras::default()
+            },
         }
     }
 
@@ -245,8 +292,14 @@ mod tests {
         let v = serde_json::to_value(room_config()).unwrap();
         assert_eq!(v["new_users_per_minute"], 120);
         assert_eq!(v["mode"], "reject");
+        assert_eq!(v["message"]["en"], "Back at 10");
+        assert_eq!(v["events"], serde_json::json!([]));
         assert_eq!(v["event_start"], "2026-05-01T08:00:00Z");
-        assert_eq!(v.as_object().unwrap().len(), 13);
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            16,
+            "the room, the operator and the extras: {v}"
+        );
         assert_eq!(v["pacing"], "origin");
     }
 
@@ -344,11 +397,13 @@ mod tests {
                 operator: OperatorConfig::default(),
                 lottery: None,
                 random_seed: None,
+                message: None,
             }],
             replies: vec![GrantReply {
                 duplicate: true,
                 admitted: 0,
                 abandoned: 0,
+                drawn: 0,
             }],
         };
         let text = encode_reply(&replay);

@@ -39,12 +39,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use coordinator::{
-    ConfigPatch, ConfigReply, CoordinatorRequest, CostsReply, InvalidField, ReplayReply,
-    RoomConfig, StatsReply, TickCost, WakeReply,
+    ConfigPatch, ConfigReply, CoordinatorRequest, CostsReply, Fairness, FairnessEntries,
+    FairnessEntriesReply, FairnessReply, InvalidField, ReplayReply, RoomConfig, StatsReply,
+    TickCost, WakeReply,
 };
 pub use shard::{
-    CheckReply, FillReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, Pong, ReleaseReply,
-    RevokeReply, ShardRequest, StallReply,
+    CheckReply, Drawn, DrawnReply, FillReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply,
+    Pong, ReleaseReply, RevokeReply, ShardRequest, StallReply,
 };
 
 /// The HTTP method of a request on the wire.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{body_of, Call, ProtocolError, Wire};
 use crate::coordinator::{Grant, ShardSummary};
-use crate::operator::Refusal;
+use crate::operator::{Message, Refusal};
 use crate::queue::{JoinOutcome, Status};
 pub use crate::wire::Summary;
 
@@ -80,6 +80,19 @@ pub struct CorruptReply {
     pub serving: bool,
 }
 
+/// The entries the pre-queue lottery of the event starting at
+/// `event_start_ms` shuffled in this shard (`GET /fairness/entries`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drawn {
+    pub event_start_ms: u64,
+}
+
+/// The answer to [`Drawn`]: entry ids, ascending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawnReply {
+    pub ids: Vec<u64>,
+}
+
 /// Everything a `QueueShard` is asked. The Coordinator's tick grant is
 /// [`Grant`] itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +109,7 @@ pub enum ShardRequest {
     Fill(Fill),
     Stall(Stall),
     Corrupt(Corrupt),
+    Drawn(Drawn),
 }
 
 const HEARTBEAT_PREFIX: &str = "/status/";
@@ -116,6 +130,7 @@ impl ShardRequest {
             ShardRequest::Fill(r) => Wire::post("/fill", r),
             ShardRequest::Stall(r) => Wire::post("/stall", r),
             ShardRequest::Corrupt(r) => Wire::post("/corrupt", r),
+            ShardRequest::Drawn(r) => Wire::post("/drawn", r),
         }
     }
 
@@ -139,13 +154,14 @@ impl ShardRequest {
             "/fill" => ShardRequest::Fill(body_of(path, body)?),
             "/stall" => ShardRequest::Stall(body_of(path, body)?),
             "/corrupt" => ShardRequest::Corrupt(body_of(path, body)?),
+            "/drawn" => ShardRequest::Drawn(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
 }
 
 /// The answer to [`Join`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinReply {
     /// Closed, not open yet, or full: no place, no row.
@@ -160,17 +176,23 @@ pub enum JoinReply {
         status: Status,
         /// `event_start_ms` while the room is in pre-queue.
         prequeue_until: Option<u64>,
+        /// The operator's live message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Message>,
     },
 }
 
 /// The answer to [`Heartbeat`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatReply {
     pub status: Status,
     /// `event_start_ms` while the room is in pre-queue (the edge shows the
     /// countdown instead of a position).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prequeue_until: Option<u64>,
+    /// The operator's live message (shown with the standing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +223,9 @@ pub struct GrantReply {
     pub duplicate: bool,
     pub admitted: u64,
     pub abandoned: u64,
+    /// Pre-queued entries this grant's lottery shuffled here.
+    #[serde(default)]
+    pub drawn: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +259,7 @@ calls! {
     Fill => FillReply, "shard fill";
     Stall => StallReply, "shard stall";
     Corrupt => CorruptReply, "shard corrupt";
+    Drawn => DrawnReply, "shard drawn";
 }
 
 #[cfg(test)]
@@ -283,6 +309,9 @@ mod tests {
                 window_ms: 60_000,
             }),
             random_seed: Some(1 << 60),
+            message: Some(Message(
+                [("es".to_string(), "¡Abrimos a las 9! <script>".to_string())].into(),
+            )),
         }
     }
 
@@ -317,6 +346,10 @@ mod tests {
             .into(),
             Stall { ms: 30_000 }.into(),
             Corrupt { on: true }.into(),
+            Drawn {
+                event_start_ms: 1_800_000_000_000,
+            }
+            .into(),
         ]
     }
 
@@ -407,6 +440,9 @@ mod tests {
             outcome: JoinOutcome::Joined { seq: 9 },
             status: waiting(),
             prequeue_until: Some(1_700_000_600_000),
+            message: Some(Message(
+                [("en".to_string(), "Doors at 9 <b>".to_string())].into(),
+            )),
         });
         round_trip::<Join>(JoinReply::Placed {
             outcome: JoinOutcome::AlreadyAdmitted {
@@ -416,6 +452,7 @@ mod tests {
                 session_expires_ms: 5,
             },
             prequeue_until: None,
+            message: None,
         });
         for status in [
             waiting(),
@@ -429,6 +466,7 @@ mod tests {
                 round_trip::<Heartbeat>(HeartbeatReply {
                     status,
                     prequeue_until,
+                    message: None,
                 });
             }
         }
@@ -458,10 +496,14 @@ mod tests {
             duplicate: true,
             admitted: 0,
             abandoned: 2,
+            drawn: 5,
         });
         round_trip::<Ping>(Pong { pong: true });
         round_trip::<Fill>(FillReply { waiting: 3 });
         round_trip::<Stall>(StallReply { until_ms: 9 });
         round_trip::<Corrupt>(CorruptReply { serving: false });
+        round_trip::<Drawn>(DrawnReply {
+            ids: vec![1, (1 << 52) - 1],
+        });
     }
 }

@@ -21,6 +21,10 @@ pub struct GrantOutcome {
     /// `arrived_ms`): write them all (`INSERT OR REPLACE`), before `changes`.
     #[serde(default)]
     pub reordered: Vec<EntryRow>,
+    /// The entry ids the lottery shuffled (the pre-queued of this shard),
+    /// for the published list ([`crate::operator::fairness`]).
+    #[serde(default)]
+    pub drawn: Vec<u64>,
 }
 
 impl ShardQueue {
@@ -45,6 +49,7 @@ impl ShardQueue {
         let sealed = self.apply_seals(&grant.seals);
         self.set_config(grant.config);
         self.meta.operator = grant.operator;
+        self.meta.message.clone_from(&grant.message);
         let reordered = match grant.lottery {
             Some(l)
                 if now_ms >= l.event_start_ms
@@ -65,10 +70,19 @@ impl ShardQueue {
             None => self.admit_through(u64::from(grant.admit), grant.admit_through_rank, now_ms),
         };
         changes.sealed = sealed;
+        let drawn = match grant.lottery {
+            Some(l) if !reordered.is_empty() => reordered
+                .iter()
+                .filter(|r| r.arrived_ms < l.event_start_ms)
+                .map(|r| r.id)
+                .collect(),
+            _ => Vec::new(),
+        };
         GrantOutcome {
             duplicate: false,
             changes,
             reordered,
+            drawn,
         }
     }
 

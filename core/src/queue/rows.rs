@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::{ShardConfig, ShardQueue, Slot, VACANT};
-use crate::operator::OperatorConfig;
+use crate::operator::{Message, OperatorConfig};
 use crate::order::Seal;
 
 /// State of a persisted entry row.
@@ -72,7 +72,7 @@ pub struct EntryRow {
 }
 
 /// The small per-shard record persisted after every applied grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardMeta {
     /// Timing rules last received.
     pub config: ShardConfig,
@@ -96,6 +96,9 @@ pub struct ShardMeta {
     /// never handed out again up to it, even by a restored empty shard.
     #[serde(default)]
     pub sealed_through_seq: Option<u64>,
+    /// The operator's live message last received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
 }
 
 impl ShardMeta {
@@ -110,6 +113,7 @@ impl ShardMeta {
             operator: OperatorConfig::default(),
             lottery_done: None,
             sealed_through_seq: None,
+            message: None,
         }
     }
 }
@@ -268,8 +272,8 @@ impl ShardQueue {
     }
 
     /// The meta record to persist (after every non-duplicate grant).
-    pub fn meta(&self) -> ShardMeta {
-        self.meta
+    pub fn meta(&self) -> &ShardMeta {
+        &self.meta
     }
 
     /// The row to persist for `id`, if the shard knows it.

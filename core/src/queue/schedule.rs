@@ -17,6 +17,11 @@ impl ShardQueue {
 
     /// `event_start_ms` while the room is in pre-queue (the waiting page
     /// shows a countdown instead of a position).
+    /// The operator's live message, as the last grant sent it.
+    pub fn message(&self) -> Option<&crate::operator::Message> {
+        self.meta.message.as_ref()
+    }
+
     pub fn prequeue_until(&self, now_ms: u64) -> Option<u64> {
         match self.meta.operator.phase(now_ms) {
             crate::operator::Phase::PreQueue { event_start_ms } => Some(event_start_ms),
@@ -75,7 +80,7 @@ impl ShardQueue {
         rows.extend(self.sessions.keys().filter_map(|&id| self.row(id)));
         let global = self.global.clone();
         let gone_unranked = self.report.gone_unranked.clone();
-        match Self::restore(self.meta, rows, now_ms) {
+        match Self::restore(self.meta.clone(), rows, now_ms) {
             Ok(q) => {
                 *self = q;
                 self.global = global;

@@ -6,11 +6,14 @@
 //! - [`queue`]: `POST /queue/join`, `GET /queue/status` (the heartbeat),
 //!   `POST /queue/leave`, and the placement steps the pages share.
 //! - [`api`]: `/api/passports…`, forwarded for admitted visitors only.
+//! - [`fairness`]: `GET /fairness` and `/fairness/entries`, the lottery's
+//!   public proof.
 //! - [`page`]: any other page: the form for the admitted, the waiting page
 //!   (or pre-queue countdown, or closed page) for everyone else.
 //! - `test_support`: `/__test/*`, compiled only with the `test-routes` feature.
 
 pub mod api;
+pub mod fairness;
 pub mod page;
 pub mod queue;
 #[cfg(feature = "test-routes")]
@@ -87,6 +90,9 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (Method::Post, "/queue/join") => queue::join(&req, &env, &cfg, who, now, &client).await,
         (Method::Get, "/queue/status") => queue::status(&req, &env, &cfg, who, now, &client).await,
         (Method::Post, "/queue/leave") => queue::leave(&env, who).await,
+        (Method::Get, "/fairness" | "/fairness/entries") => {
+            fairness::serve(&req, &env, &path, &client).await
+        }
         (_, p) if p == "/api/passports" || p.starts_with("/api/passports/") => {
             api::forward(req, &env, &cfg, who, now, &client).await
         }
@@ -95,7 +101,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
         (_, p) => http::method_not_allowed(match p {
             "/queue/join" | "/queue/leave" => "POST",
-            "/queue/status" => "GET",
+            "/queue/status" | "/fairness" | "/fairness/entries" => "GET",
             _ => "GET, HEAD",
         }),
     }

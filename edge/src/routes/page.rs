@@ -63,7 +63,7 @@ pub async fn serve(
             ..
         } => {
             let opens = now + eta_seconds * 1000;
-            let body = pages::prequeue(lang, opens, poll_after_ms, now);
+            let body = pages::prequeue(lang, opens, poll_after_ms, now, placed.message_text(lang));
             return pages::respond(req, 200, body, &placed.set_cookies);
         }
         Placement::Waiting {
@@ -80,6 +80,7 @@ pub async fn serve(
             poll_after_ms,
             now_ms: now,
             hold_until_ms,
+            message: placed.message_text(lang).map(str::to_owned),
         },
         // No place, and this request may not make one: a navigation goes
         // to the entry page (which does), anything else is refused.

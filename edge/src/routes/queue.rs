@@ -5,8 +5,10 @@
 
 use waitroom_core::client_binding;
 use waitroom_core::entry;
-use waitroom_core::placement::{self, Placement, Route, Step};
-use waitroom_core::protocol::shard::{Heartbeat, Join, Leave};
+use waitroom_core::operator::Message;
+use waitroom_core::page::Lang;
+use waitroom_core::placement::{self, Placement, QueueView, Route, Step};
+use waitroom_core::protocol::shard::{Heartbeat, Join, JoinReply, Leave};
 use waitroom_core::ticket::{self, AdmissionClaims, Claims, WaitingClaims};
 use worker::*;
 
@@ -24,6 +26,8 @@ pub struct Placed {
     /// browser secret ([`waitroom_core::client_binding`]).
     pub set_cookies: Vec<String>,
     pub created: bool,
+    /// The operator's live message, as the shard holding the place has it.
+    pub message: Option<Message>,
 }
 
 impl Placed {
@@ -32,8 +36,23 @@ impl Placed {
             placement,
             set_cookies: Vec::new(),
             created: false,
+            message: None,
         }
     }
+
+    /// The message's text for a page in `lang`.
+    pub fn message_text(&self, lang: Lang) -> Option<&str> {
+        self.message.as_ref().and_then(|m| m.text(lang))
+    }
+}
+
+/// A queue answer: the contract's view, with the operator's message.
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    #[serde(flatten)]
+    view: QueueView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
 }
 
 /// `POST /queue/join`: the existing place if the ticket still holds one,
@@ -53,7 +72,7 @@ pub async fn join(
             reason,
             reopen_at_ms,
         } => crate::operator::refused_response(req, reason, reopen_at_ms, now),
-        _ => queue_json(if placed.created { 201 } else { 200 }, &placed),
+        _ => queue_json(req, if placed.created { 201 } else { 200 }, &placed),
     }
 }
 
@@ -70,7 +89,7 @@ pub async fn status(
     if placed.placement == Placement::RateLimited {
         return ratelimit::too_many(req);
     }
-    queue_json(200, &placed)
+    queue_json(req, 200, &placed)
 }
 
 /// `POST /queue/leave`: the place is given up and the cookie cleared.
@@ -91,12 +110,16 @@ pub async fn leave(env: &Env, who: Visitor) -> Result<Response> {
     Ok(resp)
 }
 
-fn queue_json(status: u16, placed: &Placed) -> Result<Response> {
+fn queue_json(req: &Request, status: u16, placed: &Placed) -> Result<Response> {
     let view = placed
         .placement
         .view()
         .ok_or_else(|| Error::RustError(format!("no queue view for {:?}", placed.placement)))?;
-    let resp = http::json(status, &view)?;
+    let answer = Answer {
+        view,
+        message: placed.message_text(crate::pages::lang_of(req)),
+    };
+    let resp = http::json(status, &answer)?;
     for c in &placed.set_cookies {
         resp.headers().append("Set-Cookie", c)?;
     }
@@ -156,6 +179,10 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
         // Refused: no place, no cookie.
         return Ok(Placed::answer(placement));
     };
+    let message = match reply {
+        JoinReply::Placed { message, .. } => message,
+        JoinReply::Refused { .. } => None,
+    };
     let claims = WaitingClaims {
         ticket_id,
         room: cfg.room.clone(),
@@ -178,6 +205,7 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
             http::client_cookie(&secret, now, now + WAITING_TICKET_TTL_MS),
         ],
         created: true,
+        message,
     })
 }
 
@@ -233,5 +261,6 @@ async fn heartbeat(
         placement,
         set_cookies,
         created: false,
+        message: reply.message,
     })
 }

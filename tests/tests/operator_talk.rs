@@ -1,0 +1,248 @@
+//! Operators talk to the line, schedule events and prove the lottery fair
+//! (issue 21), against real workerd. Port blocks 62..64.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use waitroom_core::entry;
+use waitroom_core::operator::fairness::{admission_order, parse_entries, verify};
+use waitroom_core::operator::{format_rfc3339, Commitment, FairnessSeed};
+use waitroom_core::ticket::{Claims, UntrustedTicket};
+use waitroom_e2e::attack::ring;
+use waitroom_e2e::*;
+
+/// The live message in a queue answer.
+fn message_of(v: &Value) -> Option<String> {
+    v.get("message").and_then(Value::as_str).map(str::to_owned)
+}
+
+#[test]
+fn the_live_message_reaches_every_answer_within_one_poll_and_null_removes_it() {
+    let s = setup("op_message", 62).start();
+    let mut c = s.citizen();
+    let (code, body) = c.join();
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(message_of(&body), None, "no message set: {body}");
+
+    let en = "Registry slow: <b>keep this page</b> & wait";
+    let (code, body) = s.configure(json!({"message": {"en": en, "es": "Registro lento"}}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["message"]["en"], en);
+    // Shards get it with the next tick's grants: one poll after it.
+    s.ticks_after(s.tick_id(), 1);
+    assert_eq!(message_of(&c.status()).as_deref(), Some(en));
+    // The page's language picks the text (the same choice as the page).
+    let url = s.url("/queue/status");
+    let req = s
+        .http
+        .get(url)
+        .header("Accept", "application/json")
+        .header("Accept-Language", "es-ES,es;q=0.9");
+    let (_, es) = into_json(c.send(req));
+    assert_eq!(message_of(&es).as_deref(), Some("Registro lento"), "{es}");
+    // The no-JS page shows it, escaped: text, never markup.
+    let (code, html) = c.get_html("/");
+    assert_eq!(code, 200);
+    let banner = element_text(&html, "message").expect("the message banner");
+    assert!(
+        banner.contains("Registry slow: &lt;b&gt;keep this page&lt;/b&gt; &amp; wait"),
+        "{banner}"
+    );
+    assert!(!html.contains("<b>keep"), "markup got through");
+    // A newcomer gets it in the join answer already.
+    let (_, body) = s.citizen().join();
+    assert_eq!(message_of(&body).as_deref(), Some(en));
+
+    // Refused, naming the field, and nothing changed.
+    for (patch, field) in [
+        (json!({"message": {"en": "x".repeat(281)}}), "message.en"),
+        (json!({"message": {"en": "two\nlines"}}), "message.en"),
+        (json!({"message": {"fr": "non"}}), "message.fr"),
+        (json!({"message": {}}), "message"),
+        (json!({"message": "plain string"}), "message"),
+    ] {
+        let (code, body) = s.configure(patch.clone());
+        assert_eq!(code, 422, "{patch}: {body}");
+        assert_eq!(body["field"], field, "{patch}: {body}");
+    }
+    assert_eq!(s.stats()["config"]["message"]["en"], en);
+
+    // `null` removes it, from the JSON and the page.
+    let (code, body) = s.configure(json!({"message": null}));
+    assert_eq!(code, 200, "{body}");
+    s.ticks_after(s.tick_id(), 1);
+    assert_eq!(message_of(&c.status()), None);
+    let (_, html) = c.get_html("/");
+    assert!(
+        html.contains("id=\"message\" role=\"status\" hidden>"),
+        "the banner is hidden again"
+    );
+}
+
+#[test]
+fn a_scheduled_event_overrides_the_room_while_it_runs() {
+    let s = setup("op_event", 63).start();
+    let start = now_ms() + 6_000;
+    let end = start + 8_000;
+    // Refusals name the field: a window the wrong way round, overlaps,
+    // too many events.
+    let event = |from: u64, to: u64| json!({"name": "wave", "start": format_rfc3339(from), "end": format_rfc3339(to)});
+    let far = now_ms() + 86_400_000;
+    for (patch, field) in [
+        (
+            json!({"events": [event(far + 10_000, far)]}),
+            "events[0].end",
+        ),
+        (
+            json!({"events": [event(far, far + 60_000), event(far + 30_000, far + 90_000)]}),
+            "events[1].start",
+        ),
+        (
+            json!({"events": (0..6).map(|i| event(far + i * 60_000, far + i * 60_000 + 1_000)).collect::<Vec<_>>()}),
+            "events",
+        ),
+        (
+            json!({"events": [{"start": format_rfc3339(far), "end": format_rfc3339(far + 1), "mode": "lifo"}]}),
+            "events[0].mode",
+        ),
+    ] {
+        let (code, body) = s.configure(patch.clone());
+        assert_eq!(code, 422, "{patch}: {body}");
+        assert_eq!(body["field"], field, "{patch}: {body}");
+    }
+    assert_eq!(s.stats()["config"]["events"], json!([]), "nothing stored");
+
+    let (code, body) = s.configure(json!({
+        "events": [{
+            "name": "Closed for the registry's maintenance",
+            "start": format_rfc3339(start),
+            "end": format_rfc3339(end),
+            "mode": "reject",
+            "message": {"en": "Maintenance until the top of the hour"},
+        }],
+    }));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["events"][0]["mode"], "reject");
+    // Before it: the room's settings (fifo, no message).
+    let mut early = s.citizen();
+    let (code, body) = early.join();
+    assert_eq!((code, message_of(&body)), (201, None), "{body}");
+
+    // While it runs: new arrivals are sent away, the line hears why.
+    let during = eventually("the event in force", Duration::from_secs(20), || {
+        let v = early.status();
+        (message_of(&v).as_deref() == Some("Maintenance until the top of the hour")).then_some(v)
+    });
+    assert_eq!(during["state"], "waiting", "those in line keep their place");
+    let (code, body) = s.citizen().join();
+    assert_eq!(code, 503, "reject mode refuses newcomers: {body}");
+    assert!(
+        now_ms() < end,
+        "the event ran longer than the test expected"
+    );
+
+    // After it: the room's settings again, without anyone touching them.
+    eventually("the event over", Duration::from_secs(20), || {
+        message_of(&early.status()).is_none().then_some(())
+    });
+    let (code, body) = s.citizen().join();
+    assert_eq!(code, 201, "fifo again: {body}");
+}
+
+/// A waiting citizen's entry id (what the published list names) and shard.
+fn entry_of(s: &TestStack, c: &Citizen<'_>) -> (u64, u32) {
+    let t = UntrustedTicket::parse(c.ticket().expect("a ticket"))
+        .unwrap()
+        .verify(&ring(s), now_ms(), "passport")
+        .unwrap();
+    match t.claims() {
+        Claims::Waiting(w) => (entry::entry_id(&w.ticket_id), w.shard),
+        Claims::Admission(_) => panic!("admitted already"),
+    }
+}
+
+#[test]
+fn the_lottery_is_committed_before_anyone_joins_and_anyone_can_recompute_it() {
+    let s = setup("op_fairness", 64).start();
+    let public = || {
+        let (code, v) = into_json(s.http.get(s.url("/fairness")).send().unwrap());
+        assert_eq!(code, 200, "{v}");
+        v
+    };
+    assert_eq!(public()["lotteries"], json!([]));
+    let start = now_ms();
+    let event = start + 10_000;
+    let (code, body) = s.configure(json!({
+        "prequeue_start": format_rfc3339(start - 60_000),
+        "event_start": format_rfc3339(event),
+    }));
+    assert_eq!(code, 200, "{body}");
+    // Committed in the same answer's time, before anyone joined: the
+    // commitment only, the seed kept secret.
+    let before = public();
+    let lottery = &before["lotteries"][0];
+    let event_ms = event;
+    assert_eq!(lottery["event_start_ms"], event_ms, "{before}");
+    let commitment = lottery["commitment"]
+        .as_str()
+        .expect("a commitment")
+        .to_owned();
+    assert_eq!(lottery["seed"], Value::Null, "{before}");
+    let entries_url = s.url(&format!("/fairness/entries?event_start_ms={event_ms}"));
+    let resp = s.http.get(&entries_url).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 404, "no list before the draw");
+
+    let mut people: Vec<_> = (0..8).map(|_| s.citizen()).collect();
+    for p in people.iter_mut() {
+        let (code, body) = p.join();
+        assert_eq!(
+            (code, body["state"].as_str()),
+            (201, Some("prequeue")),
+            "{body}"
+        );
+    }
+    let ids: Vec<(u64, u32)> = people.iter().map(|p| entry_of(&s, p)).collect();
+
+    // After the draw: the seed, which matches the commitment, and the list.
+    let after = eventually("the seed published", Duration::from_secs(30), || {
+        let v = public();
+        v["lotteries"][0]["seed"].is_string().then_some(v)
+    });
+    assert_eq!(after["lotteries"][0]["commitment"], commitment.as_str());
+    assert_eq!(after["lotteries"][0]["entries"], 8, "{after}");
+    let seed = FairnessSeed::from_hex(after["lotteries"][0]["seed"].as_str().unwrap()).unwrap();
+    let commitment = Commitment::from_hex(&commitment).unwrap();
+    assert!(verify(&seed, &commitment), "the seed is the committed one");
+    let mut other = seed;
+    other.0[0] ^= 1;
+    assert!(
+        !verify(&other, &commitment),
+        "a changed seed does not match"
+    );
+    let text = s.http.get(&entries_url).send().unwrap().text().unwrap();
+    let published = parse_entries(&text).expect("the published list parses");
+    let mut listed: Vec<(u64, u32)> = published.iter().map(|e| (e.id, e.shard)).collect();
+    let mut mine = ids.clone();
+    listed.sort_unstable();
+    mine.sort_unstable();
+    assert_eq!(listed, mine, "the list is exactly the pre-queue");
+
+    // The recomputed order is the order of admission: one every 3 s, so
+    // each poll round (all eight, well under a second) sees one more.
+    let order = admission_order(seed.lottery_seed(), &published);
+    let (code, _) = s.configure(json!({"paused": false, "new_users_per_minute": 20}));
+    assert_eq!(code, 200);
+    let mut admitted = Vec::new();
+    let mut waiting: Vec<usize> = (0..people.len()).collect();
+    while !waiting.is_empty() {
+        let next = eventually("the next admission", Duration::from_secs(20), || {
+            waiting
+                .iter()
+                .position(|&i| people[i].status()["state"] == "admitted")
+        });
+        let i = waiting.remove(next);
+        admitted.push(ids[i]);
+    }
+    let recomputed: Vec<(u64, u32)> = order.iter().map(|e| (e.id, e.shard)).collect();
+    assert_eq!(admitted, recomputed, "admitted in the published order");
+}
