@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ShardConfig;
 use crate::eta::EtaInfo;
-use crate::operator::{Lottery, Message, OperatorConfig};
+use crate::operator::{Lottery, Message, OperatorConfig, ShardFacts};
 use crate::order::{RankReport, Seal, ViewUpdate};
 
 /// The Coordinator's per-tick question: this shard's [`ShardSummary`].
@@ -72,6 +72,10 @@ pub struct ShardSummary {
     /// coordinator gives their turn to those present.
     #[serde(default)]
     pub away_ahead: Vec<(u64, u64)>,
+    /// For the launch report: what happened here since the last summary
+    /// the coordinator received ([`ShardFacts`]).
+    #[serde(default)]
+    pub facts: ShardFacts,
 }
 
 /// How far down its line a shard looks for away entries each tick.

@@ -46,11 +46,13 @@ fn summaries(
 }
 
 /// A summary without the parts that depend on what the coordinator was
-/// told before (a restored shard reports in full and has no view yet).
+/// told before (a restored shard reports in full and has no view yet) or
+/// that live in memory only (the report's facts of the last second).
 fn counts(s: &ShardSummary) -> ShardSummary {
     ShardSummary {
         ranked: Default::default(),
         view_tick: None,
+        facts: Default::default(),
         ..s.clone()
     }
 }

@@ -1,4 +1,4 @@
-//! Operators' API: `/admin/stats` and `/admin/config`, behind
+//! Operators' API: `/admin/stats`, `/admin/config` and `/admin/report`, behind
 //! `Authorization: Bearer <ADMIN_TOKEN>` compared in constant time
 //! (`core::admin_token`). An address that fails too often is refused every
 //! operator request for a minute, before its token is even compared
@@ -6,8 +6,9 @@
 
 use worker::*;
 
+use waitroom_core::operator::{build_report, report_csv};
 use waitroom_core::protocol::coordinator::{Stats, INVALID_STATUS};
-use waitroom_core::protocol::{ConfigPatch, ConfigReply};
+use waitroom_core::protocol::{ConfigPatch, ConfigReply, ReportRecords};
 
 use crate::config::EdgeConfig;
 use crate::forward;
@@ -50,6 +51,7 @@ pub async fn handle(
         (Method::Get, "/admin/stats") => {
             http::json(200, &protocol::coordinator_call(env, Stats).await?)
         }
+        (Method::Get, "/admin/report") => report(&req, env).await,
         (Method::Put, "/admin/config") => {
             let is_json = req
                 .headers()
@@ -82,6 +84,33 @@ pub async fn handle(
             }
         }
         _ => http::error(404, "not_found", "No such operator route."),
+    }
+}
+
+/// `GET /admin/report`: JSON (`Report`), or CSV with `?format=csv`.
+async fn report(req: &Request, env: &Env) -> Result<Response> {
+    let url = req.url()?;
+    let format = url
+        .query_pairs()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.into_owned());
+    let records = protocol::coordinator_call(env, ReportRecords)
+        .await?
+        .records;
+    match format.as_deref() {
+        None | Some("json") => http::json(200, &build_report(&records)),
+        Some("csv") => {
+            let resp = http::secure(Response::ok(report_csv(&records))?);
+            let headers = resp.headers();
+            headers.set("Content-Type", "text/csv; charset=utf-8")?;
+            headers.set(
+                "Content-Disposition",
+                "attachment; filename=\"waitroom-report.csv\"",
+            )?;
+            headers.set("Cache-Control", "no-store")?;
+            Ok(resp)
+        }
+        Some(_) => http::error(400, "bad_format", "format must be json or csv."),
     }
 }
 

@@ -21,15 +21,17 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, Grant, Stored, TickExtras};
+use waitroom_core::coordinator::{
+    AdmissionConfig, AdmissionController, Grant, ShardSummary, Stored, TickExtras,
+};
 use waitroom_core::operator::{
     draws_needed, next_change_ms, FairnessDraw, LotteryEntry, OperatorConfig, OperatorExtras,
-    Settings,
+    Settings, ShardFacts, TickFacts,
 };
 use waitroom_core::protocol::coordinator::CoordinatorRequest;
 use waitroom_core::protocol::{
-    ConfigPatch, Drawn, FairnessEntries, FairnessEntriesReply, FairnessReply, RoomConfig,
-    StatsReply, TickCost, WakeReply,
+    ConfigPatch, Drawn, FairnessEntries, FairnessEntriesReply, FairnessReply, ReportRecordsReply,
+    RoomConfig, StatsReply, TickCost, WakeReply,
 };
 use waitroom_core::timing::{self, TICK_MS};
 use worker::*;
@@ -106,6 +108,9 @@ impl DurableObject for Coordinator {
             CoordinatorRequest::FairnessEntries(r) => {
                 protocol::reply(&self.handle_fairness_entries(r).await?)
             }
+            CoordinatorRequest::ReportRecords(_) => protocol::reply(&ReportRecordsReply {
+                records: crate::report::records(&self.state).await?,
+            }),
             #[cfg(feature = "test-routes")]
             CoordinatorRequest::Replay(_) => protocol::reply(&self.handle_replay().await?),
             #[cfg(feature = "test-routes")]
@@ -376,6 +381,30 @@ impl Coordinator {
         Ok(waitroom_core::protocol::ReplayReply { grants, replies })
     }
 
+    /// Adds this tick to the launch report: the facts of the shards that
+    /// answered (one that did not sends its own again next time), the
+    /// active sessions, the registry's utilisation from the origin's last
+    /// capacity report.
+    async fn record_report(
+        &self,
+        replies: &[Option<ShardSummary>],
+        active: u64,
+        event_start_ms: Option<u64>,
+        now: u64,
+    ) -> Result<()> {
+        let mut facts = ShardFacts::default();
+        for s in replies.iter().flatten() {
+            facts.merge(&s.facts);
+        }
+        let pacing = crate::capacity::stats(&self.state, false).await?;
+        let utilisation = match (pacing.registry_completed_per_s, pacing.registry_limit_per_s) {
+            (Some(done), Some(limit)) if limit > 0.0 => Some(done / limit),
+            _ => None,
+        };
+        let tick = TickFacts::from_shards(facts, active, utilisation);
+        crate::report::record(&self.state, now, event_start_ms, &tick).await
+    }
+
     fn record_cost(&self, cost: TickCost) {
         let mut costs = self.costs.borrow_mut();
         if costs.len() == COSTS_KEPT {
@@ -447,6 +476,8 @@ impl Coordinator {
             lottery_seed: draw.map(|i| draws[i].seed.lottery_seed()),
         };
         let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator, extras);
+        self.record_report(&replies, plan.stats.active, effective.event_start_ms, now)
+            .await?;
         let results = join_all(
             plan.grants
                 .iter()

@@ -34,6 +34,7 @@ pub mod protocol;
 pub mod queue_shard;
 pub mod rand;
 pub mod ratelimit;
+pub mod report;
 pub mod routes;
 
 use worker::*;

@@ -532,7 +532,7 @@ impl QueueShard {
             self.apply_changes(&changes)?;
             if !changes.sealed.is_empty() {
                 // Sequence numbers up to the seal are never handed out again.
-                self.save_meta(&q.meta())?;
+                self.save_meta(q.meta())?;
             }
             summary
         };
@@ -578,7 +578,7 @@ impl QueueShard {
                 self.save_drawn(lottery.event_start_ms, &outcome.drawn, now)?;
             }
             self.apply_changes(&outcome.changes)?;
-            self.save_meta(&q.meta())?;
+            self.save_meta(q.meta())?;
         }
         Ok(GrantReply {
             duplicate: outcome.duplicate,

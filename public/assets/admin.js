@@ -1,12 +1,15 @@
 /* Operators' dashboard: token login (kept in sessionStorage only), live
    figures from GET /admin/stats every 2 s, a chart of the last 15 minutes
-   drawn on a canvas, and the configuration form (PUT /admin/config). No
-   external resources, no inline script or style (strict CSP). */
+   drawn on a canvas, the launch report (GET /admin/report every 30 s,
+   drawn per minute and per event, downloadable as CSV or JSON) and the
+   configuration form (PUT /admin/config). No external resources, no
+   inline script or style (strict CSP). */
 (function () {
   'use strict';
   var KEY = 'waitroom-admin-token';
   function $(id) { return document.getElementById(id); }
   var timer = null;
+  var reportTimer = null;
   var formLoaded = false;
 
   function token() { return sessionStorage.getItem(KEY) || ''; }
@@ -23,7 +26,7 @@
   }
 
   function showLogin(message) {
-    clearInterval(timer);
+    clearInterval(timer); clearInterval(reportTimer);
     $('dash').hidden = true; $('logout').hidden = true; $('login').hidden = false;
     $('login-error').hidden = !message; $('login-error').textContent = message || '';
   }
@@ -131,7 +134,67 @@
     }).catch(function () { $('status').textContent = 'Connection lost; retrying.'; });
   }
 
-  function start() { refresh(); clearInterval(timer); timer = setInterval(refresh, 2000); }
+  function cell(tr, v) { var td = document.createElement('td'); td.textContent = v == null ? '–' : String(v); tr.appendChild(td); }
+  function triple(a) { return a.map(function (v) { return v == null ? '–' : secs(v); }).join(' / '); }
+  function renderReport(rep) {
+    var body = $('report-events').tBodies[0];
+    while (body.firstChild) body.removeChild(body.firstChild);
+    (rep.events || []).forEach(function (e) {
+      var tr = document.createElement('tr');
+      cell(tr, e.event ? 'event from ' + e.event : 'room (outside events)');
+      [e.joined, e.admitted, e.abandoned, e.away + ' / ' + e.back].forEach(function (v) { cell(tr, v); });
+      cell(tr, triple([e.queue_p50_s, e.queue_p90_s, e.queue_p99_s]));
+      cell(tr, triple([e.eta_error_p50_s, e.eta_error_p90_s]));
+      cell(tr, e.active_peak);
+      cell(tr, e.registry_utilisation == null ? null : Math.round(e.registry_utilisation * 100) + ' %');
+      body.appendChild(tr);
+    });
+    var minutes = (rep.minutes || []).slice(-120);
+    var cv = $('report-chart'), g = cv.getContext('2d');
+    var w = cv.width, h = cv.height, pad = 28, max = 1;
+    g.clearRect(0, 0, w, h);
+    minutes.forEach(function (m) { max = Math.max(max, m.joined, m.admitted); });
+    g.fillStyle = '#445'; g.font = '11px sans-serif';
+    g.fillText(String(max), 2, 12); g.fillText('0', 2, h - pad);
+    if (minutes.length) { g.fillText(minutes[0].minute.slice(11, 16), pad, h - 10); g.fillText(minutes[minutes.length - 1].minute.slice(11, 16) + ' UTC', w - 70, h - 10); }
+    var slot = (w - pad - 4) / Math.max(1, minutes.length);
+    minutes.forEach(function (m, i) {
+      var x = pad + i * slot;
+      [['joined', '#1f5fbf', 0], ['admitted', '#2e8b3a', 0.5]].forEach(function (s) {
+        var v = (h - pad - 4) * m[s[0]] / max;
+        g.fillStyle = s[1]; g.fillRect(x + s[2] * slot, h - pad - v, Math.max(1, slot / 2 - 1), v);
+      });
+    });
+    cv.setAttribute('data-minutes', String(minutes.length));
+  }
+  function loadReport() {
+    api('GET', '/admin/report').then(function (r) {
+      if (r.status === 200) renderReport(r.data);
+      else $('report-result').textContent = 'Report unavailable (HTTP ' + r.status + ')';
+    }).catch(function () { $('report-result').textContent = 'Report unavailable: connection lost.'; });
+  }
+  /* A download needs the token, so it is fetched, then saved from a blob. */
+  function download(format) {
+    var out = $('report-result');
+    fetch('/admin/report?format=' + format, { headers: { Authorization: 'Bearer ' + token() }, cache: 'no-store' }).then(function (res) {
+      if (res.status !== 200) throw new Error('HTTP ' + res.status);
+      return res.blob();
+    }).then(function (blob) {
+      var a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = 'waitroom-report.' + format;
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+      out.textContent = '';
+    }).catch(function (err) { out.textContent = 'Download failed: ' + err.message; });
+  }
+  $('report-csv').addEventListener('click', function () { download('csv'); });
+  $('report-json').addEventListener('click', function () { download('json'); });
+
+  function start() {
+    refresh(); clearInterval(timer); timer = setInterval(refresh, 2000);
+    loadReport(); clearInterval(reportTimer); reportTimer = setInterval(loadReport, 30000);
+  }
 
   $('login').addEventListener('submit', function (e) {
     e.preventDefault();

@@ -1,9 +1,10 @@
 // The operators' dashboard in headless Chromium, against the real edge:
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_TOKEN=… node tests/browser/admin.mjs
 // A wrong token is refused; the right one shows live figures, the per-shard
-// table and the chart; the form changes the mode (checked through the
-// admin API). Needs at least one citizen waiting (the figures are non-zero).
+// table, the chart and the launch report (drawn, downloaded as CSV); the
+// form changes the mode (checked through the admin API). Needs at least one citizen waiting (the figures are non-zero).
 // Leaves the room in mode `reject`, paused.
+import { readFileSync } from 'node:fs';
 import { env, launch, newContext, openPage, admin, assert, noProblems } from './lib.mjs';
 
 async function dashboard(browser) {
@@ -40,6 +41,18 @@ async function dashboard(browser) {
       return n;
     });
     assert(inked > 100, 'the chart is blank');
+
+    // The launch report: the room's row and this minute's bars, and the
+    // CSV download (fetched with the token, saved from a blob).
+    await page.waitForFunction(() => document.querySelectorAll('#report-events tbody tr').length >= 1
+      && Number(document.getElementById('report-chart').getAttribute('data-minutes')) >= 1, null, { timeout: 40000 });
+    const joinedCell = (await page.locator('#report-events tbody tr td').nth(1).textContent()).trim();
+    assert(Number(joinedCell) >= 1, `the report shows ${joinedCell} joined`);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click('#report-csv')]);
+    assert(download.suggestedFilename() === 'waitroom-report.csv', `downloaded ${download.suggestedFilename()}`);
+    const csv = readFileSync(await download.path(), 'utf8');
+    assert(csv.startsWith('minute,event,joined,admitted,'), `the CSV starts ${csv.slice(0, 40)}`);
+    assert(csv.trim().split('\n').length >= 2, 'the CSV has no minute');
 
     // The live message, typed into the dashboard, reaches a citizen's
     // waiting page within a poll, as text.

@@ -1,5 +1,5 @@
 //! Operators talk to the line, schedule events and prove the lottery fair
-//! (issue 21), against real workerd. Port blocks 62..64.
+//! and keep a report (issue 21), against real workerd. Port blocks 62..65.
 
 use std::time::Duration;
 
@@ -245,4 +245,127 @@ fn the_lottery_is_committed_before_anyone_joins_and_anyone_can_recompute_it() {
     }
     let recomputed: Vec<(u64, u32)> = order.iter().map(|e| (e.id, e.shard)).collect();
     assert_eq!(admitted, recomputed, "admitted in the published order");
+}
+
+/// `GET /admin/report` with the operator's token: status and body text.
+fn report(s: &TestStack, query: &str) -> (u16, String, String) {
+    let resp = s
+        .http
+        .get(s.url(&format!("/admin/report{query}")))
+        .bearer_auth(&s.secrets().admin_token)
+        .send()
+        .unwrap();
+    let code = resp.status().as_u16();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (code, kind, resp.text().unwrap())
+}
+
+/// The report's total row of the event starting at `start` (`None`: the
+/// room outside events).
+fn total_of(rep: &Value, start: Option<&str>) -> Value {
+    rep["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["event"].as_str() == start)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn the_report_counts_what_happened_in_a_scripted_event() {
+    let s = setup("op_report", 65).start();
+    let (code, body) = s.configure(json!({"paused": true, "abandon_after_seconds": 15}));
+    assert_eq!(code, 200, "{body}");
+    let resp = s.http.get(s.url("/admin/report")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "the report is the operator's");
+    let (code, _, body) = report(&s, "?format=xml");
+    assert_eq!(code, 400, "{body}");
+
+    // One citizen before the event (the room's), then the event.
+    let mut probe = s.citizen();
+    assert_eq!(probe.join().0, 201);
+    let start = now_ms() + 2_000;
+    let (code, body) = s.configure(json!({"events": [{
+        "name": "launch", "start": format_rfc3339(start), "end": format_rfc3339(start + 600_000),
+        "new_users_per_minute": 120, "message": {"en": "Launch wave"},
+    }]}));
+    assert_eq!(code, 200, "{body}");
+    eventually("the event in force", Duration::from_secs(20), || {
+        (message_of(&probe.status()).as_deref() == Some("Launch wave")).then_some(())
+    });
+    // In the event: six join, one of them falls silent and is dropped.
+    let mut silent = s.citizen();
+    assert_eq!(silent.join().0, 201);
+    let mut people: Vec<_> = (0..5).map(|_| s.citizen()).collect();
+    for p in people.iter_mut() {
+        assert_eq!(p.join().0, 201);
+    }
+    eventually("the silent one dropped", Duration::from_secs(60), || {
+        probe.status();
+        for p in people.iter_mut() {
+            p.status();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        (s.stats()["abandoned_total"] == 1).then_some(())
+    });
+    // Then admissions: the probe and the five.
+    assert_eq!(s.configure(json!({"paused": false})).0, 200);
+    eventually("everyone admitted", Duration::from_secs(60), || {
+        let mut all = probe.status()["state"] == "admitted";
+        for p in people.iter_mut() {
+            all &= p.status()["state"] == "admitted";
+        }
+        all.then_some(())
+    });
+
+    // The report: the room's row holds the probe's arrival, the event's
+    // everything after (a tick's facts arrive with the next summary).
+    let event = format_rfc3339(start);
+    let rep = eventually("the report caught up", Duration::from_secs(20), || {
+        let (code, kind, text) = report(&s, "");
+        assert_eq!(code, 200, "{text}");
+        assert!(kind.starts_with("application/json"), "{kind}");
+        let rep: Value = serde_json::from_str(&text).unwrap();
+        (total_of(&rep, Some(&event))["admitted"] == 6).then_some(rep)
+    });
+    let room = total_of(&rep, None);
+    let wave = total_of(&rep, Some(&event));
+    assert_eq!(
+        (room["joined"].as_u64(), room["admitted"].as_u64()),
+        (Some(1), Some(0)),
+        "{rep}"
+    );
+    assert_eq!(wave["joined"], 6, "{rep}");
+    assert_eq!(wave["admitted"], 6, "{rep}");
+    assert_eq!(wave["abandoned"], 1, "{rep}");
+    assert_eq!(wave["active_peak"], 6, "{rep}");
+    // Everyone waited at least the 15 s the silent one took to drop.
+    assert!(wave["queue_p50_s"].as_u64().unwrap() >= 15, "{wave}");
+    assert!(wave["queue_p99_s"].as_u64() >= wave["queue_p50_s"].as_u64());
+    // Their first ETA (while paused) was not kept, and the report says by
+    // how much: a figure for everyone admitted.
+    assert!(wave["eta_error_p50_s"].is_u64(), "{wave}");
+    // The minutes add up to the totals.
+    let minutes = rep["minutes"].as_array().unwrap();
+    let sum = |field: &str| -> u64 { minutes.iter().map(|m| m[field].as_u64().unwrap()).sum() };
+    assert_eq!(sum("joined"), 7);
+    assert_eq!(sum("admitted"), 6);
+
+    // The same minutes as CSV, for the spreadsheet.
+    let (code, kind, csv) = report(&s, "?format=csv");
+    assert_eq!(code, 200);
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("minute,event,joined,admitted,abandoned,"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), minutes.len() + 1, "{csv}");
+    assert!(csv.contains(&event), "{csv}");
 }

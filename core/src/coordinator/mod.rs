@@ -256,7 +256,11 @@ impl AdmissionController {
         for (i, reply) in replies.iter().enumerate() {
             if let Some(s) = reply {
                 eligible[i] = self.book.absorb(tick_id, s);
-                self.last_known[i] = Some(s.clone());
+                // Kept without its report facts: a stand-in counts nothing twice.
+                self.last_known[i] = Some(ShardSummary {
+                    facts: Default::default(),
+                    ..s.clone()
+                });
             }
         }
         let known: Vec<ShardSummary> = (0..shards)

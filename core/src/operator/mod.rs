@@ -98,7 +98,7 @@ pub use patch::{
 };
 pub use random::{fisher_yates, split_random, splitmix64, tick_seed, SeededRng};
 pub use report::{
-    build_report, record_tick, report_csv, Histogram, MinuteRecord, Report, ReportRow, TickFacts,
-    REPORT_RETENTION_MS,
+    build_report, record_tick, report_csv, Histogram, MinuteRecord, Report, ReportRow, ShardFacts,
+    TickFacts, REPORT_RETENTION_MS,
 };
 pub use revocation::RevocationList;

@@ -112,8 +112,39 @@ impl Histogram {
     }
 }
 
-/// What one tick adds to the report. Counts are this tick's (the
-/// Coordinator takes differences of the shards' running totals).
+/// What one shard saw since the last summary the Coordinator received
+/// (sent with every [`crate::wire::ShardSummary`]; a summary that did not
+/// arrive is sent again merged into the next, so nothing is counted
+/// twice or lost while the shard stays up).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardFacts {
+    pub joined: u64,
+    pub admitted: u64,
+    pub abandoned: u64,
+    pub away: u64,
+    pub back: u64,
+    /// Seconds in queue of those admitted.
+    pub queue_seconds: Histogram,
+    /// For those admitted: |actual admission − admission the first exact
+    /// ETA promised|, s.
+    pub eta_error_seconds: Histogram,
+}
+
+impl ShardFacts {
+    /// Adds another shard's (or an earlier, unreceived summary's) facts.
+    pub fn merge(&mut self, other: &ShardFacts) {
+        self.joined += other.joined;
+        self.admitted += other.admitted;
+        self.abandoned += other.abandoned;
+        self.away += other.away;
+        self.back += other.back;
+        self.queue_seconds.merge(&other.queue_seconds);
+        self.eta_error_seconds.merge(&other.eta_error_seconds);
+    }
+}
+
+/// What one tick adds to the report: the shards' facts summed, and what
+/// the Coordinator knows itself.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickFacts {
     pub joined: u64,
@@ -155,6 +186,25 @@ pub struct MinuteRecord {
     pub eta_error_seconds: Histogram,
     /// Highest utilisation seen in the minute.
     pub registry_utilisation_peak: Option<f64>,
+}
+
+impl TickFacts {
+    /// The tick's facts from the shards' (summed) and the Coordinator's
+    /// own figures.
+    pub fn from_shards(shards: ShardFacts, active: u64, registry_utilisation: Option<f64>) -> Self {
+        TickFacts {
+            joined: shards.joined,
+            admitted: shards.admitted,
+            abandoned: shards.abandoned,
+            away: shards.away,
+            back: shards.back,
+            bypassed: [0; 3],
+            active,
+            queue_seconds: shards.queue_seconds,
+            eta_error_seconds: shards.eta_error_seconds,
+            registry_utilisation,
+        }
+    }
 }
 
 impl MinuteRecord {

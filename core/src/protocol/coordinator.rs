@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{body_of, decode_json, Call, ProtocolError, Wire};
 use crate::capacity::PacingStats;
 use crate::coordinator::{AdminStats, AdmissionConfig, Grant, HistoryPoint};
-use crate::operator::{LotteryEntry, OperatorConfig, OperatorExtras, PublicFairness};
+use crate::operator::{LotteryEntry, MinuteRecord, OperatorConfig, OperatorExtras, PublicFairness};
 use crate::protocol::GrantReply;
 
 /// Make sure the admission alarm runs (a shard saw an arrival in an idle room).
@@ -56,6 +56,17 @@ pub struct FairnessEntriesReply {
     pub entries: Option<Vec<LotteryEntry>>,
 }
 
+/// `GET /admin/report`: every stored minute of the launch report, and the
+/// open one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRecords;
+
+/// The answer to [`ReportRecords`], oldest minute first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRecordsReply {
+    pub records: Vec<MinuteRecord>,
+}
+
 /// Everything the Coordinator is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorRequest {
@@ -66,6 +77,7 @@ pub enum CoordinatorRequest {
     Costs(Costs),
     Fairness(Fairness),
     FairnessEntries(FairnessEntries),
+    ReportRecords(ReportRecords),
 }
 
 impl CoordinatorRequest {
@@ -78,6 +90,7 @@ impl CoordinatorRequest {
             CoordinatorRequest::Costs(r) => Wire::post("/costs", r),
             CoordinatorRequest::Fairness(r) => Wire::post("/fairness", r),
             CoordinatorRequest::FairnessEntries(r) => Wire::post("/fairness/entries", r),
+            CoordinatorRequest::ReportRecords(r) => Wire::post("/report", r),
         }
     }
 
@@ -90,6 +103,7 @@ impl CoordinatorRequest {
             "/costs" => CoordinatorRequest::Costs(body_of(path, body)?),
             "/fairness" => CoordinatorRequest::Fairness(body_of(path, body)?),
             "/fairness/entries" => CoordinatorRequest::FairnessEntries(body_of(path, body)?),
+            "/report" => CoordinatorRequest::ReportRecords(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
@@ -187,6 +201,7 @@ calls! {
     Costs => CostsReply, "coordinator costs";
     Fairness => FairnessReply, "coordinator fairness";
     FairnessEntries => FairnessEntriesReply, "coordinator fairness entries";
+    ReportRecords => ReportRecordsReply, "coordinator report";
 }
 
 impl From<ConfigPatch> for CoordinatorRequest {
@@ -245,6 +260,7 @@ mod tests {
                 event_start_ms: 1_800_000_000_000,
             }
             .into(),
+            ReportRecords.into(),
         ] {
             let wire = req.encode();
             let back = CoordinatorRequest::decode(&wire.path, wire.body.as_deref().unwrap_or(""));

@@ -40,8 +40,8 @@ use serde::Serialize;
 
 pub use coordinator::{
     ConfigPatch, ConfigReply, CoordinatorRequest, CostsReply, Fairness, FairnessEntries,
-    FairnessEntriesReply, FairnessReply, InvalidField, ReplayReply, RoomConfig, StatsReply,
-    TickCost, WakeReply,
+    FairnessEntriesReply, FairnessReply, InvalidField, ReplayReply, ReportRecords,
+    ReportRecordsReply, RoomConfig, StatsReply, TickCost, WakeReply,
 };
 pub use shard::{
     CheckReply, Drawn, DrawnReply, FillReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply,

@@ -96,6 +96,10 @@ pub struct DrawnReply {
 /// Everything a `QueueShard` is asked. The Coordinator's tick grant is
 /// [`Grant`] itself.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a request is built, encoded and dropped at once; boxing the grant saves nothing"
+)]
 pub enum ShardRequest {
     Join(Join),
     Heartbeat(Heartbeat),
@@ -491,6 +495,15 @@ mod tests {
             away: 1,
             missed_total: 2,
             away_ahead: vec![(8 << 16, 1)],
+            facts: {
+                let mut f = crate::operator::ShardFacts {
+                    joined: 3,
+                    admitted: 1,
+                    ..Default::default()
+                };
+                f.queue_seconds.record(42);
+                f
+            },
         });
         round_trip::<Grant>(GrantReply {
             duplicate: true,

@@ -65,6 +65,7 @@ impl ShardQueue {
         }
         self.global.others_waiting = grant.others_waiting;
         self.global.eta = grant.eta;
+        self.note_promises(now_ms);
         let mut changes = match grant.random_seed {
             Some(seed) => self.admit_random(u64::from(grant.admit), seed, now_ms),
             None => self.admit_through(u64::from(grant.admit), grant.admit_through_rank, now_ms),
@@ -114,6 +115,7 @@ impl ShardQueue {
             if through_rank != u64::MAX && (slot.rank == 0 || slot.rank > through_rank) {
                 break;
             }
+            self.note_admitted(&slot, now_ms);
             self.remove_waiting(slot.id, seq);
             self.sessions.insert(slot.id, end);
             self.session_ends.push(Reverse((end, slot.id)));
@@ -150,6 +152,7 @@ impl ShardQueue {
                 continue;
             }
             let id = slot.id;
+            self.note_admitted(&slot, now_ms);
             self.remove_waiting(id, seq);
             self.sessions.insert(id, end);
             self.session_ends.push(Reverse((end, id)));

@@ -40,10 +40,12 @@ impl ShardQueue {
             self.remove_waiting(id, seq);
             self.meta.abandoned_total += 1;
             self.meta.missed_total += u64::from(missed);
+            self.facts_mut().abandoned += 1;
             return Status::Abandoned;
         }
         if std::mem::take(&mut self.slots[i].away) {
             self.away -= 1;
+            self.facts_mut().back += 1;
         }
         let last_seen = self.slots[i].last_seen_ms;
         let persist = now_ms >= last_seen.saturating_add(granularity) && now_ms > last_seen;
@@ -104,6 +106,7 @@ impl ShardQueue {
                     let i = (seq - self.head_seq) as usize;
                     self.slots[i].away = true;
                     self.away += 1;
+                    self.facts_mut().away += 1;
                 }
                 self.deadlines.push(Reverse((drop_at, seq)));
             } else {
@@ -119,6 +122,7 @@ impl ShardQueue {
             changes.abandoned.push(id);
         }
         self.meta.abandoned_total += changes.abandoned.len() as u64;
+        self.facts_mut().abandoned += changes.abandoned.len() as u64;
         changes
     }
 

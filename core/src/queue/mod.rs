@@ -37,6 +37,7 @@
 //! - `schedule.rs`: the operator's schedule in a shard: the door for new
 //!   arrivals, the pre-queue countdown and its lottery.
 //! - `summary.rs`: what the shard reports to the coordinator each tick.
+//! - `facts.rs`: what it counts for the launch report.
 //! - `rows.rs`: the persisted rows and meta record, and
 //!   [`ShardQueue::restore`] from them.
 
@@ -46,9 +47,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 pub use crate::config::ShardConfig;
 use crate::eta::EtaInfo;
 use crate::fenwick::Fenwick;
+use crate::operator::ShardFacts;
 use crate::order::OthersView;
 
 mod admission;
+mod facts;
 mod heartbeat;
 mod order;
 mod positions;
@@ -123,6 +126,19 @@ struct Report {
     gone_unranked: Vec<u64>,
 }
 
+/// The launch report's facts the shard owes the coordinator
+/// ([`ShardFacts`]): those of the last summary are kept until the
+/// coordinator shows it received it, and sent again otherwise.
+#[derive(Debug, Clone, Default)]
+struct FactsOwed {
+    /// Tick of the last summary that carried facts.
+    sent_tick: Option<u64>,
+    /// What that summary carried.
+    sent: ShardFacts,
+    /// Since then.
+    fresh: ShardFacts,
+}
+
 /// One shard of the waiting queue. See the module docs.
 #[derive(Debug, Clone)]
 pub struct ShardQueue {
@@ -149,6 +165,12 @@ pub struct ShardQueue {
     report: Report,
     /// Entries away within their hold.
     away: u64,
+    facts: FactsOwed,
+    /// Per rank held here: when its first entry's first exact ETA said it
+    /// would be admitted (epoch ms), for the report's ETA error. Memory
+    /// only (one per join interval still waiting); lost with a restart,
+    /// when the report counts those admissions without an ETA error.
+    promised: BTreeMap<u64, u64>,
 }
 
 impl ShardQueue {
@@ -174,6 +196,8 @@ impl ShardQueue {
             own: BTreeMap::new(),
             report: Report::default(),
             away: 0,
+            facts: FactsOwed::default(),
+            promised: BTreeMap::new(),
         }
     }
 

@@ -81,6 +81,7 @@ impl ShardQueue {
             last_seen_ms.saturating_add(self.meta.config.expiry_grace_ms()),
             seq,
         )));
+        self.facts_mut().joined += 1;
         JoinOutcome::Joined { seq }
     }
 

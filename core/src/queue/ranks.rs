@@ -62,6 +62,7 @@ impl ShardQueue {
             *n -= 1;
             if *n == 0 {
                 self.own.remove(&rank);
+                self.promised.remove(&rank);
             }
         }
         *self.report.changes.entry(rank).or_insert(0) -= 1;
@@ -118,5 +119,6 @@ impl ShardQueue {
     pub(super) fn reset_order_state(&mut self) {
         self.report.last_summary_tick = None;
         self.global.order.invalidate();
+        self.promised.clear();
     }
 }

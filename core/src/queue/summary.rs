@@ -53,6 +53,7 @@ impl ShardQueue {
             away: self.away,
             missed_total: self.meta.missed_total,
             away_ahead: self.away_ahead(),
+            facts: self.take_facts(req.tick_id, req.received_through),
         };
         (summary, changes)
     }
