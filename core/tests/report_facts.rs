@@ -109,3 +109,27 @@ proptest! {
         prop_assert!(facts.eta_error_seconds.count() <= admitted);
     }
 }
+
+#[test]
+fn a_bypassed_session_is_counted_by_kind_and_takes_an_active_slot() {
+    use waitroom_core::operator::BypassKind;
+    use waitroom_core::protocol::shard::Summary;
+    use waitroom_core::queue::EntryState;
+    let mut q = ShardQueue::new(config().shard_config());
+    q.join(1, T0);
+    let end = q.admit_now(7, BypassKind::Country, T0);
+    assert_eq!(end, T0 + 10 * 60_000, "a whole session");
+    assert!(q.is_admitted(7, T0 + 1));
+    assert_eq!(q.row(7).map(|r| r.state), Some(EntryState::Admitted));
+    assert_eq!(q.waiting_len(), 1, "the line is untouched");
+    let ask = Summary {
+        shard: 0,
+        tick_id: 1,
+        received_through: None,
+        seals: Vec::new(),
+    };
+    let s = q.summary(&ask, T0 + 1).0;
+    assert_eq!(s.facts.bypassed, [0, 0, 1]);
+    assert_eq!(s.active_sessions, 1, "it counts against the active cap");
+    assert_eq!(s.admitted_total, 0, "nobody was admitted from the line");
+}

@@ -79,7 +79,11 @@ pub async fn handle(
                     }
                 };
             match protocol::coordinator_call(env, ConfigPatch(patch)).await? {
-                ConfigReply::Applied(config) => http::json(200, &config),
+                ConfigReply::Applied(config) => {
+                    // This isolate applies new bypass rules at once.
+                    crate::bypass::invalidate();
+                    http::json(200, &config)
+                }
                 ConfigReply::Invalid(invalid) => http::json(INVALID_STATUS, &invalid),
             }
         }

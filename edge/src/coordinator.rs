@@ -31,8 +31,8 @@ use waitroom_core::operator::{
 };
 use waitroom_core::protocol::coordinator::CoordinatorRequest;
 use waitroom_core::protocol::{
-    ConfigPatch, Drawn, FairnessEntries, FairnessEntriesReply, FairnessReply, ReportRecordsReply,
-    RoomConfig, StatsReply, TickCost, WakeReply,
+    BypassedCounts, ConfigPatch, Drawn, FairnessEntries, FairnessEntriesReply, FairnessReply,
+    ReportRecordsReply, RoomConfig, RulesReply, StatsReply, TickCost, WakeReply,
 };
 use waitroom_core::timing::{self, TICK_MS};
 use worker::*;
@@ -111,6 +111,9 @@ impl DurableObject for Coordinator {
             }
             CoordinatorRequest::ReportRecords(_) => protocol::reply(&ReportRecordsReply {
                 records: crate::report::records(&self.state).await?,
+            }),
+            CoordinatorRequest::RulesQuery(_) => protocol::reply(&RulesReply {
+                rules: self.extras().await?.bypass_rules,
             }),
             #[cfg(feature = "test-routes")]
             CoordinatorRequest::Replay(_) => protocol::reply(&self.handle_replay().await?),
@@ -324,6 +327,11 @@ impl Coordinator {
             config,
             history: controller.history().points.iter().copied().collect(),
             pacing,
+            bypassed_this_minute: BypassedCounts::of(
+                crate::report::this_minute(&self.state, now_ms())
+                    .await?
+                    .map_or([0; 3], |m| m.bypassed()),
+            ),
         })
     }
 
@@ -338,14 +346,6 @@ impl Coordinator {
             Ok(s) => s,
             Err(e) => return unprocessable(&e.field, &e.message),
         };
-        if !new.extras.bypass_rules.is_empty() {
-            // Validated, but no request path consults them yet: refusing is
-            // honest, accepting would be a setting that silently does nothing.
-            return unprocessable(
-                "bypass_rules",
-                "are not applied by this edge yet (bypass by path: BYPASS_PATHS)",
-            );
-        }
         self.state.storage().put(KEY_CONFIG, new.admission).await?;
         self.put_json(KEY_OPERATOR, &new.operator).await?;
         self.put_json(KEY_EXTRAS, &new.extras).await?;

@@ -23,6 +23,7 @@
 //! - [`http`], [`config`], [`rand`]: helpers.
 
 pub mod admin;
+pub mod bypass;
 pub mod capacity;
 pub mod config;
 pub mod coordinator;

@@ -28,7 +28,8 @@ use waitroom_core::operator::REPORT_RETENTION_MS;
 use waitroom_core::operator::{Door, RevocationList};
 use waitroom_core::protocol::coordinator::Wake;
 use waitroom_core::protocol::shard::{
-    Check, Drawn, DrawnReply, Heartbeat, Join, Leave, Release, Revoke, ShardRequest, Summary,
+    AdmitNow, AdmitNowReply, Check, Drawn, DrawnReply, Heartbeat, Join, Leave, Release, Revoke,
+    ShardRequest, Summary,
 };
 use waitroom_core::protocol::{
     CheckReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply, ReleaseReply, RevokeReply,
@@ -176,6 +177,7 @@ impl DurableObject for QueueShard {
             ShardRequest::Summary(r) => protocol::reply(&self.handle_summary(r)?),
             ShardRequest::Grant(r) => protocol::reply(&self.handle_grant(r)?),
             ShardRequest::Drawn(r) => protocol::reply(&self.handle_drawn(r)?),
+            ShardRequest::AdmitNow(r) => protocol::reply(&self.handle_admit_now(r).await?),
             // The benchmark's round-trip baseline (`/__test/shard-ping`).
             #[cfg(feature = "test-routes")]
             ShardRequest::Ping(_) => protocol::reply(&waitroom_core::protocol::Pong { pong: true }),
@@ -401,6 +403,30 @@ impl QueueShard {
             )?;
         }
         Ok(())
+    }
+
+    /// A session at once for a request a bypass rule matched: the door is
+    /// not asked (the rule is the operator's say-so), the active cap counts it.
+    async fn handle_admit_now(&self, req: AdmitNow) -> Result<AdmitNowReply> {
+        let now = now_ms();
+        let (session_expires_ms, was_empty) = {
+            let mut q = self.queue.borrow_mut();
+            let was_empty = q.waiting_len() == 0 && q.active_sessions(now) == 0;
+            let end = q.admit_now(req.id, req.kind, now);
+            if let Some(row) = q.row(req.id) {
+                self.insert_row(&row)?;
+            }
+            (end, was_empty)
+        };
+        if timing::join_wakes_coordinator(was_empty, self.last_grant_ms.get(), now) {
+            // The session must be counted (and its facts reported) by ticks.
+            self.last_grant_ms.set(now);
+            protocol::coordinator_call(&self.env, Wake).await?;
+        }
+        Ok(AdmitNowReply {
+            session_expires_ms,
+            message: self.queue.borrow().message().cloned(),
+        })
     }
 
     async fn handle_join(&self, req: Join) -> Result<JoinReply> {

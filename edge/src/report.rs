@@ -65,6 +65,13 @@ pub async fn record(
     state.storage().put(KEY_OPEN, to_json(&open)?).await
 }
 
+/// The open record if it is the minute of `now_ms` (a room idle since an
+/// earlier minute has none).
+pub async fn this_minute(state: &State, now_ms: u64) -> Result<Option<MinuteRecord>> {
+    let minute = now_ms - now_ms % 60_000;
+    Ok(open_record(state).await?.filter(|r| r.minute_ms == minute))
+}
+
 /// Every stored minute, oldest first, then the open one.
 pub async fn records(state: &State) -> Result<Vec<MinuteRecord>> {
     let sql = state.storage().sql();

@@ -67,6 +67,8 @@
     $('pacing-reason').textContent = REASONS[d.pacing_reason] || d.pacing_reason || '–';
     $('origin-backlog').textContent = d.origin_backlog == null ? '–' : num(d.origin_backlog);
     $('registry-limit').textContent = d.registry_limit_per_s == null ? '–' : num(d.registry_limit_per_s, 1);
+    var b = d.bypassed_this_minute || {};
+    $('bypassed').textContent = num(b.cidr) + ' / ' + num(b.header) + ' / ' + num(b.country);
     var body = $('shards').tBodies[0];
     while (body.firstChild) body.removeChild(body.firstChild);
     (d.shards || []).forEach(function (s) {
@@ -116,6 +118,9 @@
     f.elements.message_en.value = m.en || '';
     f.elements.message_es.value = m.es || '';
     f.elements.events.value = c.events && c.events.length ? JSON.stringify(c.events, null, 1) : '';
+    var r = c.bypass_rules || {};
+    var anyRule = ['cidrs', 'headers', 'countries'].some(function (k) { return r[k] && r[k].length; });
+    f.elements.bypass_rules.value = anyRule ? JSON.stringify(r) : '';
   }
 
   /* The message patch: the texts given, or null (none). */
@@ -215,6 +220,11 @@
     var events = f.elements.events.value.trim();
     try { patch.events = events ? JSON.parse(events) : []; } catch (err) {
       out.className = 'error'; out.textContent = 'Not saved: the events are not valid JSON (' + err.message + ')';
+      return;
+    }
+    var rules = f.elements.bypass_rules.value.trim();
+    try { patch.bypass_rules = rules ? JSON.parse(rules) : {}; } catch (err) {
+      out.className = 'error'; out.textContent = 'Not saved: the bypass rules are not valid JSON (' + err.message + ')';
       return;
     }
     out.className = ''; out.textContent = 'Saving…';

@@ -2,7 +2,8 @@
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_TOKEN=… node tests/browser/admin.mjs
 // A wrong token is refused; the right one shows live figures, the per-shard
 // table, the chart and the launch report (drawn, downloaded as CSV); the
-// form changes the mode (checked through the admin API). Needs at least one citizen waiting (the figures are non-zero).
+// form sets the message, bypass rules and the mode (checked through the
+// admin API). Needs at least one citizen waiting (the figures are non-zero).
 // Leaves the room in mode `reject`, paused.
 import { readFileSync } from 'node:fs';
 import { env, launch, newContext, openPage, admin, assert, noProblems } from './lib.mjs';
@@ -77,6 +78,22 @@ async function dashboard(browser) {
     await page.click('#save');
     await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
     assert((await admin('GET', '/admin/stats')).config.message === null, 'an empty field did not remove the message');
+
+    // Bypass rules typed as JSON are applied; a refused rule changes nothing.
+    const rules = '#config textarea[name=bypass_rules]';
+    assert((await page.locator('#bypassed').textContent()).trim() === '0 / 0 / 0', 'the bypass tile');
+    await page.fill(rules, '{"countries": ["LU"]}');
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.bypass_rules.countries[0] === 'LU', 'the rule was not applied');
+    await page.fill(rules, '{"cidrs": ["10.0.0.1/8"]}');
+    await page.click('#save');
+    await page.waitForFunction(() => /Not saved: bypass_rules.cidrs\[0\]/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.bypass_rules.countries[0] === 'LU', 'a refused rule changed the rules');
+    await page.fill(rules, '');
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.bypass_rules.countries.length === 0, 'an empty field did not clear the rules');
 
     // Change the mode through the form.
     await page.selectOption('#config select[name=mode]', 'reject');

@@ -523,16 +523,21 @@ impl Citizen<'_> {
         into_json(self.send(req))
     }
 
-    /// [`Citizen::join`] from client address `addr` (`CF-Connecting-IP`,
-    /// which the edge's join limit counts by).
+    /// [`Citizen::join_now`] from client address `addr` (`CF-Connecting-IP`,
+    /// which the edge's join limit and the bypass rules go by).
     pub fn join_from(&mut self, addr: &str) -> (u16, Value) {
+        self.join_with("CF-Connecting-IP", addr)
+    }
+
+    /// `POST /queue/join` with one extra request header, nothing else.
+    pub fn join_with(&mut self, name: &str, value: &str) -> (u16, Value) {
         let url = self.stack.url("/queue/join");
         let req = self
             .stack
             .http
             .post(url)
             .header("Accept", "application/json")
-            .header("CF-Connecting-IP", addr);
+            .header(name, value);
         into_json(self.send(req))
     }
 

@@ -1,5 +1,6 @@
 //! Operators talk to the line, schedule events and prove the lottery fair
-//! and keep a report (issue 21), against real workerd. Port blocks 62..65.
+//! keep a report and let their own people bypass the line (issue 21),
+//! against real workerd. Port blocks 62..66.
 
 use std::time::Duration;
 
@@ -368,4 +369,114 @@ fn the_report_counts_what_happened_in_a_scripted_event() {
     );
     assert_eq!(lines.len(), minutes.len() + 1, "{csv}");
     assert!(csv.contains(&event), "{csv}");
+}
+
+/// The report's minutes summed for `field`.
+fn report_sum(s: &TestStack, field: &str) -> u64 {
+    let (code, _, text) = report(s, "");
+    assert_eq!(code, 200, "{text}");
+    let rep: Value = serde_json::from_str(&text).unwrap();
+    rep["minutes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[field].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn bypass_rules_admit_at_once_by_address_header_and_country_and_are_counted() {
+    let s = setup("op_bypass", 66).start();
+    let secret = "call-centre-tool-7f3a9c2e5b1d4086";
+    for (patch, field) in [
+        (
+            json!({"bypass_rules": {"cidrs": ["198.51.100.7/24"]}}),
+            "bypass_rules.cidrs[0]",
+        ),
+        (
+            json!({"bypass_rules": {"headers": [{"name": "X-Call-Centre", "value": "short"}]}}),
+            "bypass_rules.headers[0].value",
+        ),
+        (
+            json!({"bypass_rules": {"countries": ["lux"]}}),
+            "bypass_rules.countries[0]",
+        ),
+    ] {
+        let (code, body) = s.configure(patch.clone());
+        assert_eq!(code, 422, "{patch}: {body}");
+        assert_eq!(body["field"], field, "{patch}: {body}");
+    }
+    assert_eq!(s.stats()["config"]["bypass_rules"]["cidrs"], json!([]));
+
+    // Paused: whoever no rule matches waits.
+    let (code, body) = s.configure(json!({
+        "paused": true,
+        "bypass_rules": {
+            "cidrs": ["198.51.100.0/24", "2001:db8:cc::/48"],
+            "headers": [{"name": "X-Call-Centre", "value": secret}],
+            "countries": ["LU"],
+        },
+    }));
+    assert_eq!(code, 200, "{body}");
+    let state = |answer: &(u16, Value)| (answer.0, answer.1["state"].as_str().map(str::to_owned));
+    let waiting = (201, Some("waiting".to_owned()));
+    let admitted = (201, Some("admitted".to_owned()));
+    let minute = now_ms() / 60_000;
+
+    let mut office = s.citizen();
+    assert_eq!(state(&office.join_from("198.51.100.7")), admitted);
+    let mut office6 = s.citizen();
+    assert_eq!(state(&office6.join_from("2001:db8:cc:1::5")), admitted);
+    let mut agent = s.citizen();
+    assert_eq!(state(&agent.join_with("X-Call-Centre", secret)), admitted);
+    let mut abroad = s.citizen();
+    assert_eq!(
+        state(&abroad.join_with("x-waitroom-test-country", "LU")),
+        admitted
+    );
+    // No rule matches these: a neighbour range, a wrong secret, another
+    // country, nothing at all.
+    assert_eq!(state(&s.citizen().join_from("198.51.101.7")), waiting);
+    let mut guess = s.citizen();
+    assert_eq!(
+        state(&guess.join_with("X-Call-Centre", &secret.replace('7', "8"))),
+        waiting
+    );
+    let mut home = s.citizen();
+    assert_eq!(
+        state(&home.join_with("x-waitroom-test-country", "ES")),
+        waiting
+    );
+    assert_eq!(state(&s.citizen().join()), waiting);
+
+    // A bypassed session is a real admission: the form, and the active cap.
+    let (code, html) = office.get_html("/");
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("id=\"passport-form\""),
+        "no form for the office"
+    );
+    assert_eq!(agent.status()["state"], "admitted");
+
+    // Counted, never invisible: in the stats and in the report.
+    let stats = eventually("the sessions counted", Duration::from_secs(20), || {
+        let v = s.stats();
+        (v["active"] == 4).then_some(v)
+    });
+    if now_ms() / 60_000 == minute {
+        assert_eq!(
+            stats["bypassed_this_minute"],
+            json!({"cidr": 2, "header": 1, "country": 1}),
+            "{stats}"
+        );
+    }
+    eventually("the report counts them", Duration::from_secs(20), || {
+        (report_sum(&s, "bypassed_cidr") == 2).then_some(())
+    });
+    assert_eq!(report_sum(&s, "bypassed_header"), 1);
+    assert_eq!(report_sum(&s, "bypassed_country"), 1);
+
+    // Rules cleared: the office queues like everyone.
+    assert_eq!(s.configure(json!({"bypass_rules": {}})).0, 200);
+    assert_eq!(state(&s.citizen().join_from("198.51.100.9")), waiting);
 }

@@ -123,6 +123,10 @@ pub struct ShardFacts {
     pub abandoned: u64,
     pub away: u64,
     pub back: u64,
+    /// Sessions opened for a bypass rule, by kind
+    /// ([`BypassKind`] as index: address, header, country).
+    #[serde(default)]
+    pub bypassed: [u64; 3],
     /// Seconds in queue of those admitted.
     pub queue_seconds: Histogram,
     /// For those admitted: |actual admission − admission the first exact
@@ -138,6 +142,9 @@ impl ShardFacts {
         self.abandoned += other.abandoned;
         self.away += other.away;
         self.back += other.back;
+        for (sum, n) in self.bypassed.iter_mut().zip(other.bypassed) {
+            *sum += n;
+        }
         self.queue_seconds.merge(&other.queue_seconds);
         self.eta_error_seconds.merge(&other.eta_error_seconds);
     }
@@ -154,7 +161,7 @@ pub struct TickFacts {
     pub away: u64,
     /// Came back to their place.
     pub back: u64,
-    /// Requests let through by a bypass rule, by kind.
+    /// Sessions opened for a bypass rule, by kind.
     pub bypassed: [u64; 3],
     /// Active sessions after the tick.
     pub active: u64,
@@ -198,7 +205,7 @@ impl TickFacts {
             abandoned: shards.abandoned,
             away: shards.away,
             back: shards.back,
-            bypassed: [0; 3],
+            bypassed: shards.bypassed,
             active,
             queue_seconds: shards.queue_seconds,
             eta_error_seconds: shards.eta_error_seconds,
@@ -250,6 +257,11 @@ impl MinuteRecord {
     }
 
     /// The flat row of the report.
+    /// Sessions opened for each kind of bypass rule: address, header, country.
+    pub fn bypassed(&self) -> [u64; 3] {
+        self.bypassed
+    }
+
     pub fn row(&self) -> ReportRow {
         let at = |ms: u64| rfc3339(ms).unwrap_or_else(|| ms.to_string());
         ReportRow {

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::{body_of, decode_json, Call, ProtocolError, Wire};
 use crate::capacity::PacingStats;
 use crate::coordinator::{AdminStats, AdmissionConfig, Grant, HistoryPoint};
-use crate::operator::{LotteryEntry, MinuteRecord, OperatorConfig, OperatorExtras, PublicFairness};
+use crate::operator::{
+    BypassRules, LotteryEntry, MinuteRecord, OperatorConfig, OperatorExtras, PublicFairness,
+};
 use crate::protocol::GrantReply;
 
 /// Make sure the admission alarm runs (a shard saw an arrival in an idle room).
@@ -67,6 +69,16 @@ pub struct ReportRecordsReply {
     pub records: Vec<MinuteRecord>,
 }
 
+/// The operator's bypass rules, for an edge isolate's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesQuery;
+
+/// The answer to [`RulesQuery`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesReply {
+    pub rules: BypassRules,
+}
+
 /// Everything the Coordinator is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorRequest {
@@ -78,6 +90,7 @@ pub enum CoordinatorRequest {
     Fairness(Fairness),
     FairnessEntries(FairnessEntries),
     ReportRecords(ReportRecords),
+    RulesQuery(RulesQuery),
 }
 
 impl CoordinatorRequest {
@@ -91,6 +104,7 @@ impl CoordinatorRequest {
             CoordinatorRequest::Fairness(r) => Wire::post("/fairness", r),
             CoordinatorRequest::FairnessEntries(r) => Wire::post("/fairness/entries", r),
             CoordinatorRequest::ReportRecords(r) => Wire::post("/report", r),
+            CoordinatorRequest::RulesQuery(r) => Wire::post("/rules", r),
         }
     }
 
@@ -104,6 +118,7 @@ impl CoordinatorRequest {
             "/fairness" => CoordinatorRequest::Fairness(body_of(path, body)?),
             "/fairness/entries" => CoordinatorRequest::FairnessEntries(body_of(path, body)?),
             "/report" => CoordinatorRequest::ReportRecords(body_of(path, body)?),
+            "/rules" => CoordinatorRequest::RulesQuery(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
@@ -137,6 +152,29 @@ pub struct StatsReply {
     /// The closed loop: effective rate, why, the origin's backlog.
     #[serde(flatten)]
     pub pacing: PacingStats,
+    /// Sessions opened for a bypass rule in the current minute, by kind.
+    #[serde(default)]
+    pub bypassed_this_minute: BypassedCounts,
+}
+
+/// Sessions opened for bypass rules, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BypassedCounts {
+    pub cidr: u64,
+    pub header: u64,
+    pub country: u64,
+}
+
+impl BypassedCounts {
+    /// From counts indexed by [`crate::operator::BypassKind`].
+    pub fn of(counts: [u64; 3]) -> Self {
+        let [cidr, header, country] = counts;
+        BypassedCounts {
+            cidr,
+            header,
+            country,
+        }
+    }
 }
 
 /// A configuration patch refused: the body of the `422` answer.
@@ -202,6 +240,7 @@ calls! {
     Fairness => FairnessReply, "coordinator fairness";
     FairnessEntries => FairnessEntriesReply, "coordinator fairness entries";
     ReportRecords => ReportRecordsReply, "coordinator report";
+    RulesQuery => RulesReply, "coordinator bypass rules";
 }
 
 impl From<ConfigPatch> for CoordinatorRequest {
@@ -261,6 +300,7 @@ mod tests {
             }
             .into(),
             ReportRecords.into(),
+            RulesQuery.into(),
         ] {
             let wire = req.encode();
             let back = CoordinatorRequest::decode(&wire.path, wire.body.as_deref().unwrap_or(""));
@@ -372,12 +412,14 @@ mod tests {
                 show_rate: 1.0,
                 ..PacingStats::default()
             },
+            bypassed_this_minute: BypassedCounts::of([1, 0, 2]),
         };
         let text = encode_reply(&stats);
         assert_eq!(Stats::decode_reply(200, &text), Ok(stats));
         // The contract's figures sit at the top level of `/admin/stats`.
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["tick_id"], 4);
+        assert_eq!(v["bypassed_this_minute"]["country"], 2);
         assert_eq!(v["config"]["mode"], "reject");
         assert_eq!(v["effective_rate_per_min"], 300);
         assert_eq!(v["origin_backlog"], 20);

@@ -39,13 +39,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use coordinator::{
-    ConfigPatch, ConfigReply, CoordinatorRequest, CostsReply, Fairness, FairnessEntries,
-    FairnessEntriesReply, FairnessReply, InvalidField, ReplayReply, ReportRecords,
-    ReportRecordsReply, RoomConfig, StatsReply, TickCost, WakeReply,
+    BypassedCounts, ConfigPatch, ConfigReply, CoordinatorRequest, CostsReply, Fairness,
+    FairnessEntries, FairnessEntriesReply, FairnessReply, InvalidField, ReplayReply, ReportRecords,
+    ReportRecordsReply, RoomConfig, RulesQuery, RulesReply, StatsReply, TickCost, WakeReply,
 };
 pub use shard::{
-    CheckReply, Drawn, DrawnReply, FillReply, GrantReply, HeartbeatReply, JoinReply, LeaveReply,
-    Pong, ReleaseReply, RevokeReply, ShardRequest, StallReply,
+    AdmitNow, AdmitNowReply, CheckReply, Drawn, DrawnReply, FillReply, GrantReply, HeartbeatReply,
+    JoinReply, LeaveReply, Pong, ReleaseReply, RevokeReply, ShardRequest, StallReply,
 };
 
 /// The HTTP method of a request on the wire.

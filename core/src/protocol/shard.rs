@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{body_of, Call, ProtocolError, Wire};
 use crate::coordinator::{Grant, ShardSummary};
-use crate::operator::{Message, Refusal};
+use crate::operator::{BypassKind, Message, Refusal};
 use crate::queue::{JoinOutcome, Status};
 pub use crate::wire::Summary;
 
@@ -93,6 +93,23 @@ pub struct DrawnReply {
     pub ids: Vec<u64>,
 }
 
+/// A session for `id` at once, outside the line: the operator's bypass
+/// rule of `kind` matched the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmitNow {
+    pub id: u64,
+    pub kind: BypassKind,
+}
+
+/// The answer to [`AdmitNow`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmitNowReply {
+    pub session_expires_ms: u64,
+    /// The operator's live message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+}
+
 /// Everything a `QueueShard` is asked. The Coordinator's tick grant is
 /// [`Grant`] itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +131,7 @@ pub enum ShardRequest {
     Stall(Stall),
     Corrupt(Corrupt),
     Drawn(Drawn),
+    AdmitNow(AdmitNow),
 }
 
 const HEARTBEAT_PREFIX: &str = "/status/";
@@ -135,6 +153,7 @@ impl ShardRequest {
             ShardRequest::Stall(r) => Wire::post("/stall", r),
             ShardRequest::Corrupt(r) => Wire::post("/corrupt", r),
             ShardRequest::Drawn(r) => Wire::post("/drawn", r),
+            ShardRequest::AdmitNow(r) => Wire::post("/admit-now", r),
         }
     }
 
@@ -159,6 +178,7 @@ impl ShardRequest {
             "/stall" => ShardRequest::Stall(body_of(path, body)?),
             "/corrupt" => ShardRequest::Corrupt(body_of(path, body)?),
             "/drawn" => ShardRequest::Drawn(body_of(path, body)?),
+            "/admit-now" => ShardRequest::AdmitNow(body_of(path, body)?),
             _ => return Err(ProtocolError::UnknownPath(path.to_owned())),
         })
     }
@@ -264,6 +284,7 @@ calls! {
     Stall => StallReply, "shard stall";
     Corrupt => CorruptReply, "shard corrupt";
     Drawn => DrawnReply, "shard drawn";
+    AdmitNow => AdmitNowReply, "shard admit now";
 }
 
 #[cfg(test)]
@@ -322,6 +343,11 @@ mod tests {
     fn requests() -> Vec<ShardRequest> {
         vec![
             Join { id: 1 }.into(),
+            AdmitNow {
+                id: 2,
+                kind: BypassKind::Header,
+            }
+            .into(),
             Heartbeat { id: (1 << 52) - 1 }.into(),
             Leave { id: 3 }.into(),
             Release { id: 4 }.into(),

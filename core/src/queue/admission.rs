@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use serde::{Deserialize, Serialize};
 
 use super::{EntryRow, RowChanges, ShardQueue, Status};
-use crate::operator::SeededRng;
+use crate::operator::{BypassKind, SeededRng};
 use crate::wire::Grant;
 
 /// Result of [`ShardQueue::apply_grant`].
@@ -160,6 +160,21 @@ impl ShardQueue {
         }
         self.meta.admitted_total += changes.admitted.len() as u64;
         changes
+    }
+
+    /// Opens a session for `id` at once, outside the line: the operator's
+    /// bypass rule of `kind` matched the request (counted for the report).
+    /// The session counts against the active cap like any other. Returns
+    /// its end; write the row ([`ShardQueue::row`]).
+    pub fn admit_now(&mut self, id: u64, kind: BypassKind, now_ms: u64) -> u64 {
+        if let Some(&seq) = self.index.get(&id) {
+            self.remove_waiting(id, seq);
+        }
+        let end = now_ms.saturating_add(self.meta.config.session_ms);
+        self.sessions.insert(id, end);
+        self.session_ends.push(Reverse((end, id)));
+        self.facts_mut().bypassed[kind as usize] += 1;
+        end
     }
 
     /// Whether `id` holds a live session at `now_ms`.

@@ -46,7 +46,7 @@ pub async fn serve(
     } else {
         Route::Status
     };
-    let placed = queue::place(route, env, cfg, who, now, client).await?;
+    let placed = queue::place(req, route, env, cfg, who, now, client).await?;
     let view = match placed.placement {
         Placement::RateLimited => return ratelimit::too_many(req),
         // Admitted on this very load: the new cookie is set, show the form.

@@ -5,10 +5,10 @@
 
 use waitroom_core::client_binding;
 use waitroom_core::entry;
-use waitroom_core::operator::Message;
+use waitroom_core::operator::{BypassKind, Message};
 use waitroom_core::page::Lang;
 use waitroom_core::placement::{self, Placement, QueueView, Route, Step};
-use waitroom_core::protocol::shard::{Heartbeat, Join, JoinReply, Leave};
+use waitroom_core::protocol::shard::{AdmitNow, Heartbeat, Join, JoinReply, Leave};
 use waitroom_core::ticket::{self, AdmissionClaims, Claims, WaitingClaims};
 use worker::*;
 
@@ -65,7 +65,7 @@ pub async fn join(
     now: u64,
     client: &Client,
 ) -> Result<Response> {
-    let placed = place(Route::Join, env, cfg, who, now, client).await?;
+    let placed = place(req, Route::Join, env, cfg, who, now, client).await?;
     match placed.placement {
         Placement::RateLimited => ratelimit::too_many(req),
         Placement::Refused {
@@ -85,7 +85,7 @@ pub async fn status(
     now: u64,
     client: &Client,
 ) -> Result<Response> {
-    let placed = place(Route::Status, env, cfg, who, now, client).await?;
+    let placed = place(req, Route::Status, env, cfg, who, now, client).await?;
     if placed.placement == Placement::RateLimited {
         return ratelimit::too_many(req);
     }
@@ -127,8 +127,10 @@ fn queue_json(req: &Request, status: u16, placed: &Placed) -> Result<Response> {
 }
 
 /// Where `who` stands for `route`: answered at once, by a heartbeat, or by
-/// a new place (see `waitroom_core::placement`).
+/// a new place (see `waitroom_core::placement`), or a session at once
+/// where a new place would be made for a request a bypass rule matches.
 pub async fn place(
+    req: &Request,
     route: Route,
     env: &Env,
     cfg: &EdgeConfig,
@@ -138,7 +140,7 @@ pub async fn place(
 ) -> Result<Placed> {
     let placed = match (placement::first_step(route, who.holder()), who) {
         (Step::Answer(p), _) => return Ok(Placed::answer(p)),
-        (Step::Join, _) => return join_new(env, cfg, now, client).await,
+        (Step::Join, _) => return join_new(req, env, cfg, now, client).await,
         (Step::Heartbeat, Visitor::Waiting(w, old_key, secret)) => {
             if !ratelimit::allow_poll(env, &w.ticket_id, client).await {
                 return Ok(Placed::answer(Placement::RateLimited));
@@ -152,19 +154,30 @@ pub async fn place(
         }
     };
     match placement::after_heartbeat(route, placed.placement) {
-        Step::Join => join_new(env, cfg, now, client).await,
+        Step::Join => join_new(req, env, cfg, now, client).await,
         _ => Ok(placed),
     }
 }
 
-async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Result<Placed> {
-    // Counted here, where a row would be created: heartbeats are never limited.
+async fn join_new(
+    req: &Request,
+    env: &Env,
+    cfg: &EdgeConfig,
+    now: u64,
+    client: &Client,
+) -> Result<Placed> {
+    // Counted here, where a row would be created: heartbeats are never
+    // limited. Bypassed requests too: a leaked header must not mint
+    // sessions faster than anyone could join.
     if !ratelimit::allow_new_place(env, client).await {
         return Ok(Placed::answer(Placement::RateLimited));
     }
     let ticket_id = rand::ticket_id();
     let secret = client_binding::encode_secret(&rand::bytes());
     let shard = entry::shard_of(&ticket_id, cfg.shards);
+    if let Some(kind) = crate::bypass::matched(req, env, now).await {
+        return admit_now(env, cfg, now, ticket_id, &secret, shard, kind).await;
+    }
     let reply = protocol::shard_call(
         env,
         shard,
@@ -209,6 +222,63 @@ async fn join_new(env: &Env, cfg: &EdgeConfig, now: u64, client: &Client) -> Res
     })
 }
 
+/// A session at once (a bypass rule matched): the admission ticket and the
+/// browser secret it is bound to, as a heartbeat that admits would give.
+async fn admit_now(
+    env: &Env,
+    cfg: &EdgeConfig,
+    now: u64,
+    ticket_id: String,
+    secret: &str,
+    shard: u32,
+    kind: BypassKind,
+) -> Result<Placed> {
+    let id = entry::entry_id(&ticket_id);
+    let reply = protocol::shard_call(env, shard, AdmitNow { id, kind }).await?;
+    console_log!(
+        "{}",
+        serde_json::json!({ "event": "bypassed", "kind": kind.as_str(), "shard": shard })
+    );
+    let end = reply.session_expires_ms;
+    let binding = client_binding::binding_of(secret);
+    let claims = admission_claims(cfg, (ticket_id, shard), secret, binding, now, end);
+    let raw = ticket::sign(&cfg.keys, &Claims::Admission(claims));
+    Ok(Placed {
+        placement: Placement::Admitted {
+            session_expires_ms: Some(end),
+        },
+        set_cookies: vec![
+            http::ticket_cookie(&raw, now, end),
+            http::client_cookie(secret, now, end),
+        ],
+        created: true,
+        message: reply.message,
+    })
+}
+
+/// The admission of ticket `ticket_id` in `shard` until `expires_ms`, its
+/// session derived from the browser's `secret`, bound by `client`.
+fn admission_claims(
+    cfg: &EdgeConfig,
+    (ticket_id, shard): (String, u32),
+    secret: &str,
+    client: String,
+    now: u64,
+    expires_ms: u64,
+) -> AdmissionClaims {
+    AdmissionClaims {
+        // Derived from the browser's secret: stable if the admission
+        // cookie has to be issued again, and not readable from any ticket.
+        session_id: client_binding::session_of(secret),
+        ticket_id,
+        room: cfg.room.clone(),
+        shard,
+        not_before_ms: now,
+        expires_ms,
+        client,
+    }
+}
+
 /// One heartbeat of a waiting ticket. On admission the cookie becomes an
 /// admission ticket; a ticket signed by an older key is re-signed with the
 /// newest, so the old key can be retired without losing a place.
@@ -234,17 +304,15 @@ async fn heartbeat(
         session_expires_ms: Some(session_expires_ms),
     } = placement
     {
-        let claims = AdmissionClaims {
-            // Derived from the browser's secret: stable if the admission
-            // cookie has to be issued again, and not readable from any ticket.
-            session_id: client_binding::session_of(secret),
-            ticket_id: w.ticket_id,
-            room: cfg.room.clone(),
-            shard: w.shard,
-            not_before_ms: now,
-            expires_ms: session_expires_ms,
-            client: w.client.clone(),
-        };
+        let client = w.client.clone();
+        let claims = admission_claims(
+            cfg,
+            (w.ticket_id, w.shard),
+            secret,
+            client,
+            now,
+            session_expires_ms,
+        );
         let raw = ticket::sign(&cfg.keys, &Claims::Admission(claims));
         set_cookies.push(http::ticket_cookie(&raw, now, session_expires_ms));
     } else if old_key.0
