@@ -29,8 +29,9 @@ fn the_live_message_reaches_every_answer_within_one_poll_and_null_removes_it() {
     let (code, body) = s.configure(json!({"message": {"en": en, "es": "Registro lento"}}));
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["message"]["en"], en);
-    // Shards get it with the next tick's grants: one poll after it.
-    s.ticks_after(s.tick_id(), 1);
+    // Shards get it with the next tick's grants: one poll after it (the
+    // tick under way may have read the settings before the change).
+    s.settle();
     assert_eq!(message_of(&c.status()).as_deref(), Some(en));
     // The page's language picks the text (the same choice as the page).
     let url = s.url("/queue/status");
@@ -71,7 +72,7 @@ fn the_live_message_reaches_every_answer_within_one_poll_and_null_removes_it() {
     // `null` removes it, from the JSON and the page.
     let (code, body) = s.configure(json!({"message": null}));
     assert_eq!(code, 200, "{body}");
-    s.ticks_after(s.tick_id(), 1);
+    s.settle();
     assert_eq!(message_of(&c.status()), None);
     let (_, html) = c.get_html("/");
     assert!(
@@ -173,11 +174,15 @@ fn the_lottery_is_committed_before_anyone_joins_and_anyone_can_recompute_it() {
     assert_eq!(public()["lotteries"], json!([]));
     let start = now_ms();
     let event = start + 10_000;
+    let idle_since = s.tick_id();
     let (code, body) = s.configure(json!({
         "prequeue_start": format_rfc3339(start - 60_000),
         "event_start": format_rfc3339(event),
     }));
     assert_eq!(code, 200, "{body}");
+    // The shards open the pre-queue with the grants of the tick the change
+    // wakes (the room is idle: no tick was under way).
+    s.ticks_after(idle_since, 1);
     // Committed in the same answer's time, before anyone joined: the
     // commitment only, the seed kept secret.
     let before = public();
