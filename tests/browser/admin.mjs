@@ -2,8 +2,9 @@
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_TOKEN=… node tests/browser/admin.mjs
 // A wrong token is refused; the right one shows live figures, the per-shard
 // table, the chart and the launch report (drawn, downloaded as CSV); the
-// form sets the message, bypass rules and the mode (checked through the
-// admin API). Needs at least one citizen waiting (the figures are non-zero).
+// form sets the message, an event, bypass rules and the mode (checked
+// through the admin API). Needs at least one citizen waiting (the figures
+// are non-zero).
 // Leaves the room in mode `reject`, paused.
 import { readFileSync } from 'node:fs';
 import { env, launch, newContext, openPage, admin, assert, noProblems } from './lib.mjs';
@@ -78,6 +79,25 @@ async function dashboard(browser) {
     await page.click('#save');
     await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
     assert((await admin('GET', '/admin/stats')).config.message === null, 'an empty field did not remove the message');
+
+    // A scheduled event typed as JSON is stored; overlapping events are
+    // refused, naming the field, and nothing changes.
+    const events = '#config textarea[name=events]';
+    const day = 24 * 3600 * 1000, t0 = Date.now() + 30 * day;
+    const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+    const wave = (name, from, to) => ({ name, start: iso(from), end: iso(to), new_users_per_minute: 600 });
+    await page.fill(events, JSON.stringify([wave('Wave 1', t0, t0 + 3600e3)]));
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.events[0].name === 'Wave 1', 'the event was not stored');
+    await page.fill(events, JSON.stringify([wave('Wave 1', t0, t0 + 3600e3), wave('Wave 2', t0 + 1800e3, t0 + 7200e3)]));
+    await page.click('#save');
+    await page.waitForFunction(() => /Not saved: events\[1\]\.start/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.events.length === 1, 'refused events changed the schedule');
+    await page.fill(events, '');
+    await page.click('#save');
+    await page.waitForFunction(() => /Saved/.test(document.getElementById('config-result').textContent), null, { timeout: 10000 });
+    assert((await admin('GET', '/admin/stats')).config.events.length === 0, 'an empty field did not clear the events');
 
     // Bypass rules typed as JSON are applied; a refused rule changes nothing.
     const rules = '#config textarea[name=bypass_rules]';
