@@ -7,7 +7,7 @@
 // are non-zero).
 // Leaves the room in mode `reject`, paused.
 import { readFileSync } from 'node:fs';
-import { env, launch, newContext, openPage, admin, assert, noProblems } from './lib.mjs';
+import { env, launch, newContext, openPage, admin, assert, noProblems, within, closeAll } from './lib.mjs';
 
 async function dashboard(browser) {
   const { BASE_URL, ADMIN_TOKEN } = env();
@@ -52,7 +52,7 @@ async function dashboard(browser) {
     assert(Number(joinedCell) >= 1, `the report shows ${joinedCell} joined`);
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click('#report-csv')]);
     assert(download.suggestedFilename() === 'waitroom-report.csv', `downloaded ${download.suggestedFilename()}`);
-    const csv = readFileSync(await download.path(), 'utf8');
+    const csv = readFileSync(await within(30000, 'the CSV download', download.path()), 'utf8');
     assert(csv.startsWith('minute,event,joined,admitted,'), `the CSV starts ${csv.slice(0, 40)}`);
     assert(csv.trim().split('\n').length >= 2, 'the CSV has no minute');
 
@@ -135,7 +135,7 @@ async function dashboard(browser) {
     assert(after.config.event_start === null, 'a refused change was applied');
     noProblems(ctx);
   } finally {
-    await ctx.close();
+    await closeAll([ctx]);
   }
 }
 

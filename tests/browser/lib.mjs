@@ -31,6 +31,7 @@ export function launch() {
    uncaught script errors into ctx.problems. */
 export async function newContext(browser, opts = {}) {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, acceptDownloads: true, ...opts });
+  ctx.setDefaultTimeout(30000);
   ctx.problems = [];
   ctx.on('page', (page) => watch(ctx, page));
   return ctx;
@@ -54,6 +55,7 @@ export async function admin(method, route, body) {
     method,
     headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30000),
   });
   if (!res.ok) throw new Error(`${method} ${route}: HTTP ${res.status} ${await res.text()}`);
   return res.status === 204 ? null : res.json();
@@ -110,6 +112,27 @@ export async function waitForForm(page, timeout = 120000) {
 }
 
 export function shotPath(name) { mkdirSync(SHOTS, { recursive: true }); return path.join(SHOTS, `${name}.png`); }
+
+/* The step a scenario is at, so a scenario cut off by run.mjs's deadline
+   says where it stood. */
+export const progress = { step: 'starting' };
+export function step(what) { progress.step = what; }
+
+/* Bounds a wait Playwright does not time out itself (download.path(),
+   evaluate, close; `what` may be a function, asked when time is up): a
+   wedged browser fails the scenario and names the wait,
+   rather than holding the whole test run until CI kills it. */
+export function within(ms, what, promise) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${typeof what === 'function' ? what() : what}: nothing within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+/* Closes contexts, each bounded (a close of a wedged page can hang). */
+export async function closeAll(ctxs) {
+  for (const ctx of ctxs) await within(15000, 'closing a browser context', ctx.close()).catch(() => {});
+}
 
 export function assert(cond, message) { if (!cond) throw new Error(message); }
 export function noProblems(ctx) {

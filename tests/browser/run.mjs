@@ -4,7 +4,7 @@
 // Prints `ok - <name>` / `not ok - <name>` and exits non-zero on failure.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { launch } from './lib.mjs';
+import { launch, within, progress, step } from './lib.mjs';
 import * as s from './scenarios.mjs';
 
 const only = process.argv.slice(2);
@@ -23,13 +23,23 @@ const SCENARIOS = [
   ['a phone away within its hold keeps the place, away past it loses it', s.phoneAway],
 ];
 
+// No scenario takes more than four minutes when things work (the longest,
+// the phone away, about three); one that hangs is cut off here and named,
+// and the next one runs. Past the whole budget, the run gives up.
+const SCENARIO_DEADLINE_MS = 6 * 60000;
+setTimeout(() => {
+  console.log(`not ok - the browser run passed 30 minutes (at: ${progress.step}); giving up`);
+  process.exit(1);
+}, 30 * 60000).unref();
+
 const browser = await launch();
 let failed = 0, passed = 0;
 for (const [name, fn] of SCENARIOS) {
   if (only.length && !only.some((o) => name.includes(o))) continue;
   const started = Date.now();
+  step('starting');
   try {
-    const detail = await fn(browser);
+    const detail = await within(SCENARIO_DEADLINE_MS, () => `the scenario (at: ${progress.step})`, fn(browser));
     passed++;
     console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s${detail ? `; ${detail}` : ''})`);
   } catch (err) {
@@ -38,7 +48,7 @@ for (const [name, fn] of SCENARIOS) {
     console.log(String(err && err.stack || err).split('\n').map((l) => `#   ${l}`).join('\n'));
   }
 }
-await browser.close();
+await within(30000, 'closing the browser', browser.close()).catch((e) => console.log(`# ${e.message}`));
 console.log(`${passed} passed, ${failed} failed`);
 // A filter that matches nothing ran nothing: that is no pass.
 if (passed + failed === 0) { console.log(`not ok - no scenario matches ${only.join(' ')}`); process.exit(1); }

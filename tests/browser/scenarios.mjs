@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import {
   env, newContext, openPage, setConfig, settle, sampleCitizen, positionOf, shownPosition, waitForPosition, waitForForm,
-  shotPath, assert, noProblems, AXE_PATH, admin,
+  shotPath, assert, noProblems, AXE_PATH, admin, within, closeAll, step,
 } from './lib.mjs';
 
 async function fillForm(page, c) {
@@ -47,7 +47,7 @@ export async function citizenGetsPassport(browser) {
     await page.waitForSelector('#ready:not([hidden])', { timeout: 120000 });
     assert(/^\d+:\d\d$/.test(await page.locator('#countdown').textContent()), 'no countdown');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const bytes = readFileSync(await download.path());
+    const bytes = readFileSync(await within(30000, 'the PDF download', download.path()));
     assert(bytes.subarray(0, 4).toString('latin1') === '%PDF', `download is not a PDF: ${bytes.subarray(0, 16)}`);
 
     // A different browser must not get this passport.
@@ -62,8 +62,7 @@ export async function citizenGetsPassport(browser) {
     noProblems(ctx);
     return `position ${pos} -> passport ${id.slice(0, 6)}… PDF ${bytes.length} bytes`;
   } finally {
-    await ctx.close();
-    await other.close();
+    await closeAll([ctx, other]);
   }
 }
 
@@ -105,7 +104,7 @@ export async function queuePositions(browser, n = 3) {
     return `positions 1..${n}; after a leave 1..${n - 1}; after an admission the last is ${last}`;
   } finally {
     await setConfig({ paused: false }).catch(() => {});
-    for (const ctx of ctxs) await ctx.close();
+    await closeAll(ctxs);
   }
 }
 
@@ -158,7 +157,7 @@ async function everyPage(browser, ctxOpts, visit) {
     await setConfig({ mode: 'fifo' }).then(() => settle()).catch(() => {});
     await setConfig({ paused: false }).catch(() => {});
     await waitCtx.close();
-    await ctx.close();
+    await closeAll([ctx]);
   }
 }
 
@@ -231,7 +230,7 @@ export async function survivesNetworkErrors(browser) {
     return `note shown ("${note.slice(0, 40)}…"), place ${pos} kept`;
   } finally {
     await setConfig({ paused: false }).catch(() => {});
-    await ctx.close();
+    await closeAll([ctx]);
   }
 }
 
@@ -269,7 +268,7 @@ export async function wakesWhenShownAgain(browser) {
     return `polled at once on ${waits.join(', ')} after the last poll (interval 20 s)`;
   } finally {
     await setConfig({ paused: false, new_users_per_minute: 600 }).catch(() => {});
-    for (const ctx of ctxs) await ctx.close();
+    await closeAll(ctxs);
   }
 }
 
@@ -302,17 +301,20 @@ export async function phoneAway(browser) {
   };
   try {
     const ahead = [];
+    step('opening eleven places ahead');
     for (let i = 0; i < 11; i++) ahead.push(await open());
     const me = await open();
     const before = await positionOf(me);
     assert(before >= 12, `expected to be 12th or later, not ${before}`);
+    step('waiting for the hold');
     await me.waitForSelector('#hold:not([hidden])', { timeout: 30000 });
     assert(await me.locator('#keep-open').isHidden(), '"keep this tab open" still shown with a hold');
     const shown = await me.locator('#hold-time').textContent();
     assert(/\d/.test(shown), `no time to come back by: ${shown}`);
     assert(await me.locator('#remind').isVisible(), 'no "Add a reminder"');
+    step('downloading the reminder');
     const [ics] = await Promise.all([me.waitForEvent('download'), me.click('#remind')]);
-    const cal = readFileSync(await ics.path(), 'utf8');
+    const cal = readFileSync(await within(30000, 'the .ics download', ics.path()), 'utf8');
     assert(/BEGIN:VCALENDAR[\s\S]*DTEND:\d{8}T\d{6}Z[\s\S]*END:VCALENDAR/.test(cal), `not a calendar: ${cal.slice(0, 200)}`);
 
     const ctx = me.context();
@@ -320,9 +322,11 @@ export async function phoneAway(browser) {
     const ticketOf = async () => ((await ctx.cookies()).find((c) => c.name === '__Host-waitroom') || {}).value;
     const ticket = await ticketOf();
     const leaving = await status();
-    await me.close();
+    await within(15000, 'closing the tab', me.close());
+    step('away 30 s');
     await new Promise((r) => setTimeout(r, 30000));
     // Back within the hold, in a new tab: the same place.
+    step('back in a new tab');
     const back = await ctx.newPage();
     await back.goto(BASE_URL + '/', { waitUntil: 'load' });
     const after = await shownPosition(back);
@@ -335,22 +339,25 @@ export async function phoneAway(browser) {
     // Away again, past hold + abandon_after, the page left open but unable
     // to reach the room (a frozen tab's polls never leave it). Once it can
     // again, it tells the citizen the place is gone.
+    step('away 90 s, offline');
     await back.route('**/queue/status*', (route) => route.abort('internetdisconnected'));
     await new Promise((r) => setTimeout(r, 90000));
     await back.unroute('**/queue/status*');
+    step('back online, waiting for the lost place to show');
     // Back online: a retry within these 6 s, or else the `online` event
     // (more than 5 s after the last try), asks the room at once.
     await new Promise((r) => setTimeout(r, 6000));
-    await back.evaluate(() => window.dispatchEvent(new Event('online')));
+    await within(15000, "dispatching 'online'", back.evaluate(() => window.dispatchEvent(new Event('online'))));
     await back.waitForSelector('#expired:not([hidden])', { timeout: 20000 });
     assert(await back.locator('#waiting').isHidden(), 'still shown as waiting after the place was lost');
-    await back.close();
+    await within(15000, 'closing the tab', back.close());
     // The heartbeat says so too (a page load would give a new place at the back).
     const res = await ctx.request.get(BASE_URL + '/queue/status', { headers: { Accept: 'application/json' } });
     const body = await res.json();
     assert(body.state === 'expired', `after 90 s away: ${JSON.stringify(body)}`);
     // Counted as a missed turn (the contract's `missed_turn`); the stats
     // come from the next tick's summaries.
+    step('waiting for the missed turn in the stats');
     let missed;
     for (let i = 0; i < 50; i++) {
       missed = (await admin('GET', '/admin/stats')).missed_turn;
@@ -362,6 +369,6 @@ export async function phoneAway(browser) {
     return `hold shown (${shown.trim()}), kept after 30 s away, lost (and shown lost) after 90 s more`;
   } finally {
     await setConfig({ paused: false, new_users_per_minute: 600, abandon_after_seconds: 60, max_away_minutes: 0 }).catch(() => {});
-    for (const ctx of ctxs) await ctx.close();
+    await closeAll(ctxs);
   }
 }
