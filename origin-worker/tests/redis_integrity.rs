@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use common::*;
@@ -21,26 +21,20 @@ async fn a_job_given_another_jobs_pk_and_session_in_redis_is_refused() {
     let secrets = Secrets::new();
     let _redis = spawn_redis(block);
     let sim_port = block + 1;
-    let env = [
-        ("JOB_CLAIM_TIMEOUT_MS", "1000"),
-        ("SHUTDOWN_GRACE_SECONDS", "60"),
-    ];
     // No registry yet: both jobs wait inside the first process, unopened
     // by anyone after it hands them back.
-    let mut first = spawn_origin(block + 2, block, sim_port, &secrets, &env, &logs);
+    let mut first = spawn_origin(block + 2, block, sim_port, &secrets, &HAND_BACK_ENV, &logs);
     let edge = Edge::new(block + 2, &secrets.edge_key);
     let victim_ticket = secrets.admission("victim-session");
     let attacker_ticket = secrets.admission("attacker-session");
     let (victim_job, _) = edge.submit(&citizen(6000), &victim_ticket).await;
     let (attacker_job, attacker_cookie) = edge.submit(&citizen(6001), &attacker_ticket).await;
-    let end = Instant::now() + Duration::from_secs(20);
-    while edge.metric("waitroom_origin_jobs_in_flight").await < 2.0 {
-        assert!(
-            Instant::now() < end,
-            "the first process never took both jobs"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    edge.wait_in_flight(
+        2.0,
+        Duration::from_secs(20),
+        "the first process never took both jobs",
+    )
+    .await;
     let status = first
         .terminate(Duration::from_secs(10))
         .expect("exits on SIGTERM, handing the jobs back");
@@ -66,7 +60,7 @@ async fn a_job_given_another_jobs_pk_and_session_in_redis_is_refused() {
         .unwrap();
 
     let _sim = spawn_sim(sim_port, &[], &logs);
-    let _second = spawn_origin(block + 3, block, sim_port, &secrets, &env, &logs);
+    let _second = spawn_origin(block + 3, block, sim_port, &secrets, &HAND_BACK_ENV, &logs);
     let edge = Edge::new(block + 3, &secrets.edge_key);
 
     // The attacker's own job is fine: the keys work.

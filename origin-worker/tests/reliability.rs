@@ -176,23 +176,17 @@ async fn sigterm_hands_back_a_waiting_job_to_another_process() {
     let secrets = Secrets::new();
     let _redis = spawn_redis(block);
     let sim_port = block + 1;
-    // A grace far longer than the wait for the exit below: a process that
-    // sat out its grace with the job (instead of handing it back) fails.
-    let env = [
-        ("JOB_CLAIM_TIMEOUT_MS", "1000"),
-        ("SHUTDOWN_GRACE_SECONDS", "60"),
-    ];
-    let mut first = spawn_origin(block + 2, block, sim_port, &secrets, &env, &logs);
+    let mut first = spawn_origin(block + 2, block, sim_port, &secrets, &HAND_BACK_ENV, &logs);
     let edge = Edge::new(block + 2, &secrets.edge_key);
     // No registry yet: the job waits inside the first process.
     let ticket = secrets.admission("term-1");
     let (id, cookie) = edge.submit(&citizen(4000), &ticket).await;
-    let in_flight = || edge.metric("waitroom_origin_jobs_in_flight");
-    let end = Instant::now() + Duration::from_secs(10);
-    while in_flight().await < 1.0 {
-        assert!(Instant::now() < end, "the first process never took the job");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    edge.wait_in_flight(
+        1.0,
+        Duration::from_secs(10),
+        "the first process never took the job",
+    )
+    .await;
     let status = first
         .terminate(Duration::from_secs(10))
         .expect("exits on SIGTERM at once, well within its grace");
@@ -207,7 +201,7 @@ async fn sigterm_hands_back_a_waiting_job_to_another_process() {
         .any(|e| e["fields"]["message"] == "job handed back" && e["fields"]["job"] == id);
     assert!(handed_back, "no hand-back of job {id} in the log:\n{log}");
 
-    let _second = spawn_origin(block + 3, block, sim_port, &secrets, &env, &logs);
+    let _second = spawn_origin(block + 3, block, sim_port, &secrets, &HAND_BACK_ENV, &logs);
     let _sim = spawn_sim(sim_port, &[], &logs);
     let edge = Edge::new(block + 3, &secrets.edge_key);
     let done = edge.wait_done(&id, &ticket, Duration::from_secs(60)).await;

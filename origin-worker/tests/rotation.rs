@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use common::*;
@@ -19,20 +19,17 @@ async fn a_job_sealed_with_the_old_key_completes_after_the_new_key_is_added_firs
     let secrets = Secrets::new();
     let _redis = spawn_redis(block);
     let sim_port = block + 1;
-    let env = [
-        ("JOB_CLAIM_TIMEOUT_MS", "1000"),
-        ("SHUTDOWN_GRACE_SECONDS", "60"),
-    ];
     // Before: the old keys only (secrets.*), and no registry: the job waits.
-    let mut old = spawn_origin(block + 2, block, sim_port, &secrets, &env, &logs);
+    let mut old = spawn_origin(block + 2, block, sim_port, &secrets, &HAND_BACK_ENV, &logs);
     let edge = Edge::new(block + 2, &secrets.edge_key);
     let ticket = secrets.admission("rotating-session");
     let (id, cookie) = edge.submit(&citizen(8000), &ticket).await;
-    let end = Instant::now() + Duration::from_secs(20);
-    while edge.metric("waitroom_origin_jobs_in_flight").await < 1.0 {
-        assert!(Instant::now() < end, "the old process never took the job");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    edge.wait_in_flight(
+        1.0,
+        Duration::from_secs(20),
+        "the old process never took the job",
+    )
+    .await;
     assert!(old.terminate(Duration::from_secs(10)).unwrap().success());
 
     // After: new keys first, old ones still in the rings.
@@ -44,7 +41,7 @@ async fn a_job_sealed_with_the_old_key_completes_after_the_new_key_is_added_firs
         URL_SAFE_NO_PAD.encode(&new_edge),
         secrets.edge_key_b64
     );
-    let mut rotated_env = env.to_vec();
+    let mut rotated_env = HAND_BACK_ENV.to_vec();
     rotated_env.push(("JOB_SEAL_KEY", &seal_ring));
     rotated_env.push(("EDGE_ORIGIN_KEY", &edge_ring));
     let _sim = spawn_sim(sim_port, &[], &logs);

@@ -424,7 +424,25 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// For the tests that hand a job from one origin process to the next: a
+/// claim times out after a second, and the shutdown grace is far longer
+/// than any wait in them, so a process that sat out its grace with a job
+/// (rather than hand it back) fails the test.
+pub const HAND_BACK_ENV: [(&str, &str); 2] = [
+    ("JOB_CLAIM_TIMEOUT_MS", "1000"),
+    ("SHUTDOWN_GRACE_SECONDS", "60"),
+];
+
 impl Edge {
+    /// Waits until the origin holds `n` jobs (`what`, for the failure).
+    pub async fn wait_in_flight(&self, n: f64, within: Duration, what: &str) {
+        let end = std::time::Instant::now() + within;
+        while self.metric("waitroom_origin_jobs_in_flight").await < n {
+            assert!(std::time::Instant::now() < end, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The origin's metric `name` now; panics (showing the page) if it is absent.
     pub async fn metric(&self, name: &str) -> f64 {
         let page = self
