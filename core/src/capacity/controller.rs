@@ -100,6 +100,17 @@ pub struct PacingStats {
     pub show_rate: f64,
 }
 
+impl PacingStats {
+    /// The registry's completions over its limit, from the last report (the
+    /// launch report's `registry_utilisation`).
+    pub fn registry_utilisation(&self) -> Option<f64> {
+        match (self.registry_completed_per_s, self.registry_limit_per_s) {
+            (Some(done), Some(limit)) if limit > 0.0 => Some(done / limit),
+            _ => None,
+        }
+    }
+}
+
 /// The loop's state, persisted by the Coordinator between ticks (serde).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PacingController {
@@ -156,7 +167,6 @@ impl PacingController {
             .map(|(_, r)| r)
     }
 
-    /// The dashboard's figures.
     /// What the dashboard shows; while `paused`, the rate is 0 and the
     /// reason says why, not the rate the loop would admit at.
     pub fn stats(&self, paused: bool) -> PacingStats {
@@ -300,6 +310,22 @@ mod tests {
     fn decide(c: &mut PacingController, r: CapacityReport) -> PacingDecision {
         c.observe(1_000, r);
         c.decide(1_000, Pacing::Origin, 100_000, 0, 0)
+    }
+
+    #[test]
+    fn utilisation_is_completions_over_the_limit_and_absent_without_a_limit() {
+        let mut c = PacingController::new();
+        assert_eq!(c.stats(false).registry_utilisation(), None);
+        c.observe(
+            1_000,
+            CapacityReport {
+                completed_per_s: 9.5,
+                ..report(0, 10.0)
+            },
+        );
+        assert_eq!(c.stats(false).registry_utilisation(), Some(0.95));
+        c.observe(2_000, report(0, 0.0));
+        assert_eq!(c.stats(false).registry_utilisation(), None);
     }
 
     #[test]

@@ -154,21 +154,10 @@ impl ShardFacts {
 /// the Coordinator knows itself.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickFacts {
-    pub joined: u64,
-    pub admitted: u64,
-    pub abandoned: u64,
-    /// Went away within their hold ([`crate::hold`]).
-    pub away: u64,
-    /// Came back to their place.
-    pub back: u64,
-    /// Sessions opened for a bypass rule, by kind.
-    pub bypassed: [u64; 3],
+    /// The answering shards' facts, summed.
+    pub shards: ShardFacts,
     /// Active sessions after the tick.
     pub active: u64,
-    /// Seconds in queue of those admitted this tick.
-    pub queue_seconds: Histogram,
-    /// For those admitted this tick: |actual wait − ETA shown at join|, s.
-    pub eta_error_seconds: Histogram,
     /// The registry's load against its capacity (0..=1 and above when
     /// overloaded), from the origin's capacity report, if fresh.
     pub registry_utilisation: Option<f64>,
@@ -182,36 +171,11 @@ pub struct MinuteRecord {
     /// The event applying ([`super::Effective::event_start_ms`]); `None`
     /// outside events.
     pub event_start_ms: Option<u64>,
-    pub joined: u64,
-    pub admitted: u64,
-    pub abandoned: u64,
-    pub away: u64,
-    pub back: u64,
-    pub bypassed: [u64; 3],
+    /// The shards' facts of every tick in the minute, summed.
+    pub counts: ShardFacts,
     pub active_peak: u64,
-    pub queue_seconds: Histogram,
-    pub eta_error_seconds: Histogram,
     /// Highest utilisation seen in the minute.
     pub registry_utilisation_peak: Option<f64>,
-}
-
-impl TickFacts {
-    /// The tick's facts from the shards' (summed) and the Coordinator's
-    /// own figures.
-    pub fn from_shards(shards: ShardFacts, active: u64, registry_utilisation: Option<f64>) -> Self {
-        TickFacts {
-            joined: shards.joined,
-            admitted: shards.admitted,
-            abandoned: shards.abandoned,
-            away: shards.away,
-            back: shards.back,
-            bypassed: shards.bypassed,
-            active,
-            queue_seconds: shards.queue_seconds,
-            eta_error_seconds: shards.eta_error_seconds,
-            registry_utilisation,
-        }
-    }
 }
 
 impl MinuteRecord {
@@ -224,62 +188,40 @@ impl MinuteRecord {
     }
 
     fn add(&mut self, t: &TickFacts) {
-        self.joined += t.joined;
-        self.admitted += t.admitted;
-        self.abandoned += t.abandoned;
-        self.away += t.away;
-        self.back += t.back;
-        for (sum, n) in self.bypassed.iter_mut().zip(t.bypassed) {
-            *sum += n;
-        }
+        self.counts.merge(&t.shards);
         self.active_peak = self.active_peak.max(t.active);
-        self.queue_seconds.merge(&t.queue_seconds);
-        self.eta_error_seconds.merge(&t.eta_error_seconds);
         self.registry_utilisation_peak =
             max_opt(self.registry_utilisation_peak, t.registry_utilisation);
     }
 
     /// Adds a whole record (for an event's totals).
     fn absorb(&mut self, r: &MinuteRecord) {
-        self.joined += r.joined;
-        self.admitted += r.admitted;
-        self.abandoned += r.abandoned;
-        self.away += r.away;
-        self.back += r.back;
-        for (sum, n) in self.bypassed.iter_mut().zip(r.bypassed) {
-            *sum += n;
-        }
+        self.counts.merge(&r.counts);
         self.active_peak = self.active_peak.max(r.active_peak);
-        self.queue_seconds.merge(&r.queue_seconds);
-        self.eta_error_seconds.merge(&r.eta_error_seconds);
         self.registry_utilisation_peak =
             max_opt(self.registry_utilisation_peak, r.registry_utilisation_peak);
     }
 
     /// The flat row of the report.
-    /// Sessions opened for each kind of bypass rule: address, header, country.
-    pub fn bypassed(&self) -> [u64; 3] {
-        self.bypassed
-    }
-
     pub fn row(&self) -> ReportRow {
         let at = |ms: u64| rfc3339(ms).unwrap_or_else(|| ms.to_string());
+        let c = &self.counts;
         ReportRow {
             minute: at(self.minute_ms),
             event: self.event_start_ms.map(at),
-            joined: self.joined,
-            admitted: self.admitted,
-            abandoned: self.abandoned,
-            away: self.away,
-            back: self.back,
-            bypassed_cidr: self.bypassed[BypassKind::Cidr as usize],
-            bypassed_header: self.bypassed[BypassKind::Header as usize],
-            bypassed_country: self.bypassed[BypassKind::Country as usize],
-            queue_p50_s: self.queue_seconds.quantile(0.50),
-            queue_p90_s: self.queue_seconds.quantile(0.90),
-            queue_p99_s: self.queue_seconds.quantile(0.99),
-            eta_error_p50_s: self.eta_error_seconds.quantile(0.50),
-            eta_error_p90_s: self.eta_error_seconds.quantile(0.90),
+            joined: c.joined,
+            admitted: c.admitted,
+            abandoned: c.abandoned,
+            away: c.away,
+            back: c.back,
+            bypassed_cidr: c.bypassed[BypassKind::Cidr as usize],
+            bypassed_header: c.bypassed[BypassKind::Header as usize],
+            bypassed_country: c.bypassed[BypassKind::Country as usize],
+            queue_p50_s: c.queue_seconds.quantile(0.50),
+            queue_p90_s: c.queue_seconds.quantile(0.90),
+            queue_p99_s: c.queue_seconds.quantile(0.99),
+            eta_error_p50_s: c.eta_error_seconds.quantile(0.50),
+            eta_error_p90_s: c.eta_error_seconds.quantile(0.90),
             active_peak: self.active_peak,
             registry_utilisation: self.registry_utilisation_peak,
         }
@@ -444,10 +386,13 @@ mod tests {
         let mut queue_seconds = Histogram::default();
         waits.iter().for_each(|&w| queue_seconds.record(w));
         TickFacts {
-            joined: 3,
-            admitted,
+            shards: ShardFacts {
+                joined: 3,
+                admitted,
+                queue_seconds,
+                ..ShardFacts::default()
+            },
             active,
-            queue_seconds,
             ..TickFacts::default()
         }
     }
@@ -468,13 +413,13 @@ mod tests {
             stored.extend(record_tick(&mut open, now, event, &facts));
         }
         assert_eq!(stored.len(), 2);
-        assert_eq!((stored[0].minute_ms, stored[0].admitted), (T, 3));
+        assert_eq!((stored[0].minute_ms, stored[0].counts.admitted), (T, 3));
         assert_eq!(stored[0].active_peak, 30);
-        assert_eq!(stored[0].joined, 6);
-        assert_eq!(stored[1].admitted, 1);
+        assert_eq!(stored[0].counts.joined, 6);
+        assert_eq!(stored[1].counts.admitted, 1);
         let last = open.clone().unwrap();
         assert_eq!(
-            (last.minute_ms, last.event_start_ms, last.admitted),
+            (last.minute_ms, last.event_start_ms, last.counts.admitted),
             (T + 60_000, e, 5)
         );
         stored.push(last);
@@ -519,7 +464,7 @@ mod tests {
     fn csv_has_a_header_and_empty_cells_for_no_data() {
         let mut open = None;
         let mut facts = tick(2, 7, &[30, 40]);
-        facts.bypassed = [1, 0, 4];
+        facts.shards.bypassed = [1, 0, 4];
         facts.registry_utilisation = Some(0.75);
         assert_eq!(record_tick(&mut open, T, Some(T), &facts), None);
         let closed = record_tick(&mut open, T + 60_000, None, &TickFacts::default());
