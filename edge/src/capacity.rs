@@ -39,23 +39,39 @@ async fn load(state: &State) -> Result<PacingController> {
     )
 }
 
-/// `config` for this tick, with the effective admission rate.
+/// The origin's capacity report for a tick at `now_ms`, if pacing asks for
+/// one: `None` under fixed pacing, else the verified report or why there is
+/// none. The Coordinator asks while the shards make their summaries, so the
+/// round trip to the origin does not lengthen the tick.
+pub async fn ask_origin(
+    env: &Env,
+    operator: &OperatorConfig,
+    now_ms: u64,
+) -> Option<std::result::Result<CapacityReport, String>> {
+    if operator.pacing != Pacing::Origin {
+        return None;
+    }
+    Some(fetch_report(env, now_ms).await.map_err(|e| e.to_string()))
+}
+
+/// `config` for this tick, with the effective admission rate given the
+/// origin's `answer` ([`ask_origin`]), and what the loop now shows (not
+/// paused: the tick admits).
 pub async fn paced_config(
     state: &State,
-    env: &Env,
     config: &AdmissionConfig,
     operator: &OperatorConfig,
+    answer: Option<std::result::Result<CapacityReport, String>>,
     summaries: &[ShardSummary],
     now_ms: u64,
-) -> Result<AdmissionConfig> {
+) -> Result<(AdmissionConfig, PacingStats)> {
     let mut pacing = load(state).await?;
     let before = pacing.last();
     let mut failure = None;
-    if operator.pacing == Pacing::Origin {
-        match fetch_report(env, now_ms).await {
-            Ok(report) => pacing.observe(now_ms, report),
-            Err(e) => failure = Some(e.to_string()),
-        }
+    match answer {
+        Some(Ok(report)) => pacing.observe(now_ms, report),
+        Some(Err(e)) => failure = Some(e),
+        None => {}
     }
     let admitted_total = summaries.iter().map(|s| s.admitted_total).sum();
     let decision = pacing.decide(
@@ -83,10 +99,11 @@ pub async fn paced_config(
     }
     let text = serde_json::to_string(&pacing).map_err(|e| Error::RustError(e.to_string()))?;
     state.storage().put(KEY_PACING, text).await?;
-    Ok(AdmissionConfig {
+    let paced = AdmissionConfig {
         new_users_per_minute: decision.rate_per_min,
         ..*config
-    })
+    };
+    Ok((paced, pacing.stats(false)))
 }
 
 /// What `/admin/stats` shows of the loop.

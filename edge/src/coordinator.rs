@@ -1,13 +1,15 @@
 //! The `Coordinator` Durable Object: one per room. It paces admissions.
 //!
 //! Every tick (an alarm, about once a second) it asks each `QueueShard` for a
-//! summary, runs `waitroom_core::coordinator::AdmissionController`, and sends
-//! each shard that answered its grant. A shard that does not answer keeps
+//! summary (and, meanwhile, the origin for its capacity report:
+//! `crate::capacity`), runs `waitroom_core::coordinator::AdmissionController`,
+//! and sends each shard that answered its grant. A shard that does not answer keeps
 //! its people in place (its last summary stands in) while the others go on.
 //! The controller stays in this instance's memory between ticks: its book
 //! of the admission order (`waitroom_core::order`) is memory only, and a
-//! fresh instance rebuilds it from the shards' full reports in one tick. Alarms are delivered at least once, so ticks carry
-//! an id and shards apply each id once. When nobody waits and nobody is
+//! fresh instance rebuilds it from the shards' full reports in one tick.
+//! Alarms are delivered at least once, so ticks carry an id and shards
+//! apply each id once. When nobody waits and nobody is
 //! active the alarm is not re-armed; the next join wakes it
 //! (`CoordinatorRequest::Wake`); when and how often it ticks is
 //! `waitroom_core::timing`. It also holds the operators' configuration
@@ -330,7 +332,7 @@ impl Coordinator {
             bypassed_this_minute: BypassedCounts::of(
                 crate::report::this_minute(&self.state, now_ms())
                     .await?
-                    .map_or([0; 3], |m| m.bypassed()),
+                    .map_or([0; 3], |m| m.counts.bypassed),
             ),
         })
     }
@@ -390,6 +392,7 @@ impl Coordinator {
         &self,
         replies: &[Option<ShardSummary>],
         active: u64,
+        utilisation: Option<f64>,
         event_start_ms: Option<u64>,
         now: u64,
     ) -> Result<()> {
@@ -397,12 +400,11 @@ impl Coordinator {
         for s in replies.iter().flatten() {
             facts.merge(&s.facts);
         }
-        let pacing = crate::capacity::stats(&self.state, false).await?;
-        let utilisation = match (pacing.registry_completed_per_s, pacing.registry_limit_per_s) {
-            (Some(done), Some(limit)) if limit > 0.0 => Some(done / limit),
-            _ => None,
+        let tick = TickFacts {
+            shards: facts,
+            active,
+            registry_utilisation: utilisation,
         };
-        let tick = TickFacts::from_shards(facts, active, utilisation);
         crate::report::record(&self.state, now, event_start_ms, &tick).await
     }
 
@@ -441,11 +443,16 @@ impl Coordinator {
         let requests: Vec<_> = (0..shards)
             .map(|i| controller.summary_request(i, tick_id))
             .collect();
-        let replies = join_all(
-            requests
-                .iter()
-                .zip(0..)
-                .map(|(r, i)| protocol::shard_call(&self.env, i, r.clone())),
+        // The origin's capacity report is asked for meanwhile: its round
+        // trip overlaps the shards'.
+        let (replies, answer) = futures_util::future::join(
+            join_all(
+                requests
+                    .iter()
+                    .zip(0..)
+                    .map(|(r, i)| protocol::shard_call(&self.env, i, r.clone())),
+            ),
+            crate::capacity::ask_origin(&self.env, &operator, started),
         )
         .await;
         let mut errors = Vec::with_capacity(replies.len());
@@ -467,24 +474,34 @@ impl Coordinator {
             .collect();
         *self.shard_errors.borrow_mut() = errors;
         let now = now_ms();
+        let summaries_ms = now.saturating_sub(started);
         // Closed-loop pacing: the rate this tick is what the origin can serve.
         let known = controller.with_last_known(&replies);
-        let config =
-            crate::capacity::paced_config(&self.state, &self.env, &config, &operator, &known, now)
+        let (config, pacing) =
+            crate::capacity::paced_config(&self.state, &config, &operator, answer, &known, now)
                 .await?;
         let extras = TickExtras {
             message: effective.message.as_ref(),
             lottery_seed: draw.map(|i| draws[i].seed.lottery_seed()),
         };
         let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator, extras);
-        self.record_report(&replies, plan.stats.active, effective.event_start_ms, now)
-            .await?;
+        let utilisation = pacing.registry_utilisation();
+        self.record_report(
+            &replies,
+            plan.stats.active,
+            utilisation,
+            effective.event_start_ms,
+            now,
+        )
+        .await?;
+        let granting = now_ms();
         let results = join_all(
             plan.grants
                 .iter()
                 .map(|grant: &Grant| protocol::shard_call(&self.env, grant.shard, grant.clone())),
         )
         .await;
+        let done = now_ms();
         let mut drawn = 0;
         for r in results {
             match r {
@@ -518,7 +535,10 @@ impl Coordinator {
         let bytes = 0;
         self.record_cost(TickCost {
             tick_id,
-            ms: now_ms().saturating_sub(started),
+            ms: done.saturating_sub(started),
+            summaries_ms,
+            between_ms: granting.saturating_sub(now),
+            grants_ms: done.saturating_sub(granting),
             bytes: bytes as u64,
             waiting: plan.stats.waiting,
         });

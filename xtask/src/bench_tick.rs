@@ -22,6 +22,8 @@ const BLOCK: u16 = 93;
 const SHARDS: u64 = 64;
 /// Waiting per shard in the nearly empty phase.
 const SMALL_PER_SHARD: u64 = 64;
+/// The parts of a tick's time (`TickCost`).
+const PARTS: [&str; 3] = ["summaries_ms", "between_ms", "grants_ms"];
 /// Entries per fill request (one Durable Object call each).
 const FILL_CHUNK: u64 = 5_000;
 
@@ -97,7 +99,7 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
     let _ = std::fs::remove_file(&log);
     let mut cmd = stack::miniflare_command(EdgeBuild::Test, port, &bindings, None);
     let mut server = Service::spawn("miniflare", &mut cmd, &log)?;
-    type Phase = (Vec<u64>, Vec<u64>, u64);
+    type Phase = (Vec<u64>, Vec<u64>, u64, [Vec<u64>; 3]);
     let result = (|| -> Result<(Phase, Phase, f64)> {
         proc::wait_until("miniflare", Duration::from_secs(60), || {
             server.has_exited() || proc::http_get_status(port, "/healthz") == Some(200)
@@ -145,15 +147,18 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
                 .into_iter()
                 .filter(|c| c["tick_id"].as_u64() > Some(start))
                 .collect();
-            let mut ms: Vec<u64> = ticks.iter().filter_map(|c| c["ms"].as_u64()).collect();
-            let mut bytes: Vec<u64> = ticks.iter().filter_map(|c| c["bytes"].as_u64()).collect();
-            ms.sort_unstable();
-            bytes.sort_unstable();
+            let sorted = |key: &str| {
+                let mut v: Vec<u64> = ticks.iter().filter_map(|c| c[key].as_u64()).collect();
+                v.sort_unstable();
+                v
+            };
+            let (ms, bytes) = (sorted("ms"), sorted("bytes"));
+            let parts = PARTS.map(sorted);
             let waiting = ticks
                 .last()
                 .and_then(|c| c["waiting"].as_u64())
                 .unwrap_or(0);
-            Ok((ms, bytes, waiting))
+            Ok((ms, bytes, waiting, parts))
         };
         // The same room nearly empty first (64 waiting per shard), in the
         // same run: the ratio is what a noisy machine can still compare.
@@ -179,7 +184,7 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
         Ok((small, large, fill_s))
     })();
     server.stop(Duration::from_secs(5));
-    let ((sms, sbytes, swaiting), (ms, bytes, waiting), fill_s) = result?;
+    let ((sms, sbytes, swaiting, sparts), (ms, bytes, waiting, parts), fill_s) = result?;
     let q = |v: &[u64]| {
         format!(
             "{{\"p50\": {}, \"p99\": {}, \"max\": {}}}",
@@ -188,17 +193,27 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
             quantile(v, 1.0)
         )
     };
+    let split = |parts: &[Vec<u64>; 3]| {
+        PARTS
+            .iter()
+            .zip(parts)
+            .map(|(k, v)| format!("\"{k}\": {}", q(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let ratio = quantile(&ms, 0.5) as f64 / quantile(&sms, 0.5).max(1) as f64;
     let json = format!(
         "{{\n  \"runner\": \"workerd via Miniflare\",\n  \"shards\": {SHARDS},\n  \"ticks_per_phase\": {},\n  \
-         \"small\": {{\"waiting\": {swaiting}, \"tick_ms\": {}, \"tick_bytes\": {}}},\n  \
-         \"large\": {{\"waiting\": {waiting}, \"tick_ms\": {}, \"tick_bytes\": {}}},\n  \
+         \"small\": {{\"waiting\": {swaiting}, \"tick_ms\": {}, \"tick_bytes\": {}, {}}},\n  \
+         \"large\": {{\"waiting\": {waiting}, \"tick_ms\": {}, \"tick_bytes\": {}, {}}},\n  \
          \"p50_ratio_large_to_small\": {ratio:.2},\n  \"fill_seconds\": {fill_s:.0}\n}}\n",
         ms.len(),
         q(&sms),
         q(&sbytes),
+        split(&sparts),
         q(&ms),
         q(&bytes),
+        split(&parts),
     );
     let file = out.join("tick.json");
     std::fs::write(&file, &json).map_err(|e| e.to_string())?;
@@ -206,9 +221,9 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
         "\nCoordinator tick inside workerd ({SHARDS} shards, open at 600/min, {} ticks each):",
         ms.len()
     );
-    for (what, w, m, b) in [
-        ("nearly empty", swaiting, &sms, &sbytes),
-        ("full", waiting, &ms, &bytes),
+    for (what, w, m, b, p) in [
+        ("nearly empty", swaiting, &sms, &sbytes, &sparts),
+        ("full", waiting, &ms, &bytes, &parts),
     ] {
         println!(
             "  {what:>12} ({w:>7} waiting): tick p50 {} ms, p99 {} ms, max {} ms; JSON/tick p50 {} B, max {} B",
@@ -218,6 +233,18 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
             quantile(b, 0.5),
             quantile(b, 1.0)
         );
+        let parts: Vec<String> = PARTS
+            .iter()
+            .zip(p)
+            .map(|(k, v)| {
+                format!(
+                    "{k} p50 {} / p99 {} ms",
+                    quantile(v, 0.5),
+                    quantile(v, 0.99)
+                )
+            })
+            .collect();
+        println!("  {:>12}  {}", "", parts.join(", "));
     }
     println!(
         "  p50 ratio full / nearly empty: {ratio:.2} (the tick does not grow with the queue if ~1)"

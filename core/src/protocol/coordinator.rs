@@ -217,10 +217,19 @@ pub struct ReplayReply {
 /// One tick's cost, measured by the Coordinator: wall time from the first
 /// summary request to the last grant's answer (in workerd the clock moves
 /// with I/O, which a tick is made of), and the JSON bytes it sent and got.
+/// `ms` is split into the three parts of a tick: the summaries (all shards,
+/// concurrently), the work between (pacing with the origin's capacity
+/// report, the controller, the launch report) and the grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TickCost {
     pub tick_id: u64,
     pub ms: u64,
+    #[serde(default)]
+    pub summaries_ms: u64,
+    #[serde(default)]
+    pub between_ms: u64,
+    #[serde(default)]
+    pub grants_ms: u64,
     pub bytes: u64,
     pub waiting: u64,
 }
