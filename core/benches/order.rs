@@ -2,7 +2,9 @@
 //! exact global position with 1,000,000 waiting in its shard and 64 shards'
 //! worth of global state, and a Coordinator tick over 64 shards holding
 //! 1,000,000 waiting in all (controller only, natively; the figure inside
-//! workerd is not measured here).
+//! workerd is `cargo xtask bench --only tick`), and one shard's own part
+//! of that tick as its Durable Object runs it, JSON included: its summary
+//! and its grant.
 
 use std::hint::black_box;
 
@@ -10,6 +12,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, ShardSummary};
 use waitroom_core::order::RankReport;
 use waitroom_core::queue::{ShardQueue, Status};
+use waitroom_core::wire::Grant;
 
 const T0: u64 = 1_700_000_000_000;
 const SHARDS: u32 = 64;
@@ -126,6 +129,33 @@ fn bench(c: &mut Criterion) {
             b.iter_batched_ref(
                 || ctl.clone(),
                 |ctl| black_box(ctl.tick(t, now + 1_000, &summaries, &open)),
+                BatchSize::LargeInput,
+            )
+        });
+        // One shard's part (15,625 waiting): what its Durable Object does
+        // per tick besides SQLite and the call itself.
+        let shard = 1;
+        let request = serde_json::to_string(&ctl.summary_request(shard as u32, t + 1)).unwrap();
+        g.bench_function("shard_summary_json_15k_waiting", |b| {
+            b.iter_batched_ref(
+                || shards[shard].clone(),
+                |q| {
+                    let req = serde_json::from_str(&request).unwrap();
+                    black_box(serde_json::to_string(&q.summary(&req, now + 2_000).0).unwrap())
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        let grant = serde_json::to_string(&plan.grants[shard]).unwrap();
+        println!("shard grant: {} bytes", grant.len());
+        g.bench_function("shard_grant_json_15k_waiting", |b| {
+            b.iter_batched_ref(
+                || shards[shard].clone(),
+                |q| {
+                    let grant: Grant = serde_json::from_str(&grant).unwrap();
+                    let outcome = q.apply_grant(&grant, now + 1_000);
+                    black_box((serde_json::to_string(q.meta()).unwrap(), outcome))
+                },
                 BatchSize::LargeInput,
             )
         });
