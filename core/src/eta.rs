@@ -87,6 +87,13 @@ pub struct EtaInfo {
     pub rate_per_s: f64,
     /// Whether admission is paused (the ETA is then only indicative).
     pub paused: bool,
+    /// The fastest the room may admit under the settings in force: the
+    /// operator's `new_users_per_minute`, which closed-loop pacing may go
+    /// up to at any tick, per second. A hold is computed against it, so a
+    /// rate that rises after the hold was shown cannot bring the citizen's
+    /// turn before it ([`crate::hold`]). 0: not known.
+    #[serde(default)]
+    pub max_rate_per_s: f64,
 }
 
 impl Default for EtaInfo {
@@ -94,6 +101,7 @@ impl Default for EtaInfo {
         Self {
             rate_per_s: 1.0,
             paused: false,
+            max_rate_per_s: 0.0,
         }
     }
 }

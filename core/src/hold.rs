@@ -6,9 +6,13 @@
 //! capped by the operator's `max_away_minutes`. `present_places` (at least
 //! [`PRESENT_PLACES_MIN`], and at least [`PRESENT_BEFORE_MS`] of admissions
 //! at the safe rate) is the stretch of the line where presence is required.
-//! [`SAFETY`] is the margin on the admission rate: told "be back by 14:30",
-//! a citizen is not in that stretch before 14:30 even if admissions run
-//! twice as fast as measured. A hold shorter than `abandon_after` adds
+//! The safe rate is [`SAFETY`] times the measured rate, and never below the
+//! fastest the settings in force allow ([`EtaInfo::max_rate_per_s`]: the
+//! operator's pace, which closed-loop pacing may return to at any tick).
+//! Told "be back by 14:30", a citizen is not in that stretch before 14:30
+//! even if admissions run twice as fast as measured, or as fast as allowed
+//! after a slow spell (a registry outage pauses admissions and lowers the
+//! measured rate). A hold shorter than `abandon_after` adds
 //! nothing and is not given ("keep this page open").
 //!
 //! The shard keeps the latest hold it showed and never shows an earlier
@@ -18,6 +22,7 @@
 //! after, and whoever is not loses the place for good.
 
 use crate::config::ShardConfig;
+use crate::eta::EtaInfo;
 
 /// Places at the front where presence is always required.
 pub const PRESENT_PLACES_MIN: u64 = 10;
@@ -30,16 +35,17 @@ pub const SAFETY: f64 = 2.0;
 pub const HOLD_STEP_MS: u64 = 60_000;
 
 /// Until when a citizen at `position` may be away, if at all.
-pub fn hold_until_ms(
-    now_ms: u64,
-    position: u64,
-    rate_per_s: f64,
-    cfg: &ShardConfig,
-) -> Option<u64> {
+pub fn hold_until_ms(now_ms: u64, position: u64, eta: &EtaInfo, cfg: &ShardConfig) -> Option<u64> {
+    let rate_per_s = eta.rate_per_s;
     if cfg.max_away_ms == 0 || !(rate_per_s.is_finite() && rate_per_s > 0.0) {
         return None;
     }
-    let safe_rate = rate_per_s * SAFETY;
+    let allowed = if eta.max_rate_per_s.is_finite() {
+        eta.max_rate_per_s
+    } else {
+        0.0
+    };
+    let safe_rate = (rate_per_s * SAFETY).max(allowed);
     let present = (PRESENT_PLACES_MIN as f64).max(safe_rate * PRESENT_BEFORE_MS as f64 / 1_000.0);
     let beyond = position as f64 - present;
     if beyond <= 0.0 {
@@ -74,19 +80,49 @@ mod tests {
         }
     }
 
+    fn at(rate_per_s: f64) -> EtaInfo {
+        EtaInfo {
+            rate_per_s,
+            paused: false,
+            max_rate_per_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_hold_assumes_the_fastest_pace_the_settings_allow() {
+        let c = cfg(180);
+        // Measured 1 a second after an outage, allowed 10: the safe rate is
+        // 10/s, not 2/s. (36,000 - 1,200) / 10 = 3,480 s.
+        let slow = EtaInfo {
+            max_rate_per_s: 10.0,
+            ..at(1.0)
+        };
+        assert_eq!(hold_until_ms(0, 36_000, &slow, &c), Some(3_480_000));
+        assert_eq!(hold_until_ms(0, 36_000, &at(1.0), &c), Some(10_800_000));
+        // Twice the measured rate still applies when it is the faster.
+        let fast = EtaInfo {
+            max_rate_per_s: 10.0,
+            ..at(10.0)
+        };
+        assert_eq!(hold_until_ms(0, 36_000, &fast, &c), Some(1_680_000));
+    }
+
     #[test]
     fn far_back_gets_a_hold_near_the_front_none() {
         // 10 a second: the safe rate is 20/s, presence within 2,400 places.
         let c = cfg(180);
-        assert_eq!(hold_until_ms(0, 2_400, 10.0, &c), None);
+        assert_eq!(hold_until_ms(0, 2_400, &at(10.0), &c), None);
         // 36,000 places: (36,000 - 2,400) / 20 = 1,680 s.
-        assert_eq!(hold_until_ms(0, 36_000, 10.0, &c), Some(1_680_000));
+        assert_eq!(hold_until_ms(0, 36_000, &at(10.0), &c), Some(1_680_000));
         // Capped by the operator.
-        assert_eq!(hold_until_ms(0, 10_000_000, 10.0, &c), Some(180 * 60_000));
+        assert_eq!(
+            hold_until_ms(0, 10_000_000, &at(10.0), &c),
+            Some(180 * 60_000)
+        );
         // Off, no rate, or shorter than abandon_after: none.
-        assert_eq!(hold_until_ms(0, 36_000, 10.0, &cfg(0)), None);
-        assert_eq!(hold_until_ms(0, 36_000, 0.0, &c), None);
-        assert_eq!(hold_until_ms(0, 2_401, 10.0, &c), None);
+        assert_eq!(hold_until_ms(0, 36_000, &at(10.0), &cfg(0)), None);
+        assert_eq!(hold_until_ms(0, 36_000, &at(0.0), &c), None);
+        assert_eq!(hold_until_ms(0, 2_401, &at(10.0), &c), None);
     }
 
     #[test]

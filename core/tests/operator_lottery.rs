@@ -301,6 +301,7 @@ fn a_committed_seed_drives_the_draw_and_the_published_order_is_the_admitted_one(
     let extras = TickExtras {
         message: Some(&message),
         lottery_seed: Some(seed.lottery_seed()),
+        ..TickExtras::default()
     };
     let plan = ctl.tick_shards(1, now, &[Some(s)], &config(), &op, extras);
     assert_eq!(plan.grants[0].lottery.unwrap().seed, seed.lottery_seed());

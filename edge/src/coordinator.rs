@@ -423,6 +423,8 @@ impl Coordinator {
         // The event running now, if any, overrides the room's settings.
         let effective = settings.effective(now_ms());
         let (config, operator) = (effective.admission, effective.operator);
+        // The pace closed-loop pacing may go up to: holds assume it.
+        let ceiling_per_minute = config.new_users_per_minute;
         let mut draws = self.commit_draws(&settings).await?;
         let draw = operator
             .event_start
@@ -483,6 +485,7 @@ impl Coordinator {
         let extras = TickExtras {
             message: effective.message.as_ref(),
             lottery_seed: draw.map(|i| draws[i].seed.lottery_seed()),
+            ceiling_per_minute: Some(ceiling_per_minute),
         };
         let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator, extras);
         let utilisation = pacing.registry_utilisation();

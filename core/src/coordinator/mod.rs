@@ -57,6 +57,9 @@ pub struct TickExtras<'a> {
     /// ([`crate::operator::fairness`]); without one the room's own seed
     /// is used.
     pub lottery_seed: Option<u64>,
+    /// The operator's pace before closed-loop pacing lowered it (the
+    /// ceiling the loop may return to); `None`: the tick's own pace.
+    pub ceiling_per_minute: Option<u32>,
 }
 
 /// The outcome of one tick.
@@ -333,9 +336,14 @@ impl AdmissionController {
                 self.book.cuts_present(budget, &eligible, &away)
             }
         };
+        let ceiling = extras
+            .ceiling_per_minute
+            .unwrap_or(0)
+            .max(config.new_users_per_minute);
         let eta = EtaInfo {
             rate_per_s: self.rate.rate_per_s(config.new_users_per_minute),
             paused: held,
+            max_rate_per_s: f64::from(ceiling) / 60.0,
         };
         let shard_config = config.shard_config();
         let views = self.book.complete(shards as u32);

@@ -318,6 +318,7 @@ mod tests {
             eta: EtaInfo {
                 rate_per_s: 0.25,
                 paused: false,
+                max_rate_per_s: 0.5,
             },
             operator: OperatorConfig {
                 mode: QueueMode::Random,

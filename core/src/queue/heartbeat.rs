@@ -56,7 +56,7 @@ impl ShardQueue {
         status.persist_last_seen = persist;
         if let Some(position) = status.global_position {
             let cfg = self.meta.config;
-            let fresh = hold::hold_until_ms(now_ms, position, self.global.eta.rate_per_s, &cfg);
+            let fresh = hold::hold_until_ms(now_ms, position, &self.global.eta, &cfg);
             let stored = self.slots[i].hold_ms();
             let next = hold::next_hold(stored, fresh, now_ms);
             if next != stored {
