@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use proptest::prelude::*;
 use waitroom_core::capacity::{
-    CapacityReport, PacingController, PacingReason, CORRECTION_S, TARGET_BACKLOG_S,
+    sendable_per_s, CapacityReport, PacingController, PacingReason, CORRECTION_S, TARGET_BACKLOG_S,
 };
 use waitroom_core::operator::Pacing;
 
@@ -130,7 +130,8 @@ fn run_origin(
         let served = match limit {
             Some(rate) => {
                 last_limit = rate;
-                serve_carry += rate * origin.efficiency;
+                // The origin's pacer sends at the limit less its headroom.
+                serve_carry += sendable_per_s(rate) * origin.efficiency;
                 let n = (serve_carry.floor() as u64).min(backlog);
                 serve_carry -= serve_carry.floor();
                 n

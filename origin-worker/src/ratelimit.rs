@@ -8,9 +8,11 @@
 //! send at most `rate` calls per second, evenly spaced — which is what keeps
 //! a registry that counts per second from ever answering `429`.
 //!
-//! The rate is the limit in force ([`RegistryLimit`]), read at every
-//! reservation: when the registry announces a lower limit, the next slot
-//! is already spaced for it.
+//! The rate is the limit in force ([`RegistryLimit`]) less
+//! [`REGISTRY_HEADROOM`](waitroom_core::capacity::REGISTRY_HEADROOM) for the
+//! jitter between a slot and the call's arrival, read at every reservation:
+//! when the registry announces a lower limit, the next slot is already
+//! spaced for it.
 //!
 //! Callers never reserve more than [`MAX_AHEAD`] into the future: when the
 //! queue of reservations is that long, the script reserves nothing and says
@@ -19,6 +21,7 @@
 use std::time::Duration;
 
 use redis::Script;
+use waitroom_core::capacity::sendable_per_s;
 
 use crate::{capacity::RegistryLimit, store::RedisCon};
 
@@ -59,7 +62,7 @@ impl RegistryPacer {
     }
 
     fn interval_us(&self) -> u64 {
-        (1_000_000.0 / self.limit.per_sec()).ceil() as u64
+        (1_000_000.0 / sendable_per_s(self.limit.per_sec())).ceil() as u64
     }
 
     /// Waits until this process may make one registry call.

@@ -1,6 +1,7 @@
 //! `GET /capacity`: the figures the edge's Coordinator paces admissions by,
 //! for the edge only, signed for the request that asked, against real
-//! Redis, registry-sim and origin-worker processes. Ports 21300–21302.
+//! Redis, registry-sim and origin-worker processes. Ports 21300–21302 and
+//! 21400–21403.
 
 mod common;
 
@@ -175,4 +176,40 @@ async fn only_the_edge_gets_the_figures_and_they_follow_the_registry() {
         up.rate_limited, 0,
         "the pacer followed the announced limit: {up:?}"
     );
+}
+
+/// A registry allowing one call a second has no burst to absorb jitter: a
+/// call that reaches it a millisecond earlier, relative to the one before,
+/// than its slot says is refused. Two origin processes share the limit
+/// (one bucket in Redis) and every call still reaches it in time.
+#[tokio::test]
+async fn at_one_call_a_second_two_processes_never_hear_429() {
+    const REDIS: u16 = 21400;
+    const SIM: u16 = 21401;
+    const ORIGINS: [u16; 2] = [21402, 21403];
+    const JOBS: usize = 12;
+    let logs = log_dir(21400);
+    let secrets = Secrets::new();
+    let _redis = spawn_redis(REDIS);
+    let _sim = spawn_sim(SIM, &[("REGISTRY_SIM_RATE_PER_SEC", "1")], &logs);
+    let one = [("REGISTRY_RATE_PER_SEC", "1"), ("WORKER_CONCURRENCY", "4")];
+    let _origins: Vec<Proc> = ORIGINS
+        .iter()
+        .map(|port| spawn_origin(*port, REDIS, SIM, &secrets, &one, &logs))
+        .collect();
+
+    let citizens = sim_sample(SIM, JOBS).await;
+    let mut jobs = Vec::new();
+    for (i, c) in citizens.iter().enumerate() {
+        let edge = Edge::new(ORIGINS[i % 2], &secrets.edge_key);
+        let ticket = secrets.admission(&format!("one-a-second-{i}"));
+        let (id, _) = edge.submit(c, &ticket).await;
+        jobs.push((edge, id, ticket));
+    }
+    for (edge, id, ticket) in &jobs {
+        edge.wait_done(id, ticket, Duration::from_secs(60)).await;
+    }
+    let stats = sim_stats(SIM).await;
+    assert_eq!(stats["rate_limited"], 0, "{stats}");
+    assert_eq!(stats["requests"], JOBS as u64, "{stats}");
 }

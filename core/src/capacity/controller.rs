@@ -3,9 +3,10 @@
 //!
 //! Each tick, from the freshest verified [`CapacityReport`]:
 //!
-//! 1. `μ`, the registry's service rate: the limit in force; when the
-//!    registry is failing or throttling (errors or `429`s in the interval)
-//!    and jobs pile up, what it really completed.
+//! 1. `μ`, the registry's service rate: what the origin sends at, the limit
+//!    in force less [`REGISTRY_HEADROOM`](super::REGISTRY_HEADROOM); when
+//!    the registry is failing or throttling (errors or `429`s in the
+//!    interval) and jobs pile up, what it really completed.
 //! 2. The job inflow wanted: `S = μ + (μ·TARGET_BACKLOG_S − backlog) /
 //!    CORRECTION_S`, at least 0. The first term keeps the registry at its
 //!    limit (the rate follows a changed limit at once); the second holds the
@@ -25,7 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::CapacityReport;
+use super::{sendable_per_s, CapacityReport};
 use crate::operator::Pacing;
 
 /// Backlog aimed at, in seconds of registry work: enough that the registry
@@ -226,11 +227,12 @@ impl PacingController {
         let target = |mu: f64| mu * TARGET_BACKLOG_S;
         let backlog = r.backlog as f64;
         let troubled = r.errors + r.rate_limited > 0;
+        let sendable = sendable_per_s(r.limit_per_s);
         let (mu, mut reason) =
-            if troubled && backlog > target(r.limit_per_s) && r.completed_per_s < r.limit_per_s {
+            if troubled && backlog > target(sendable) && r.completed_per_s < sendable {
                 (r.completed_per_s, PacingReason::RegistryDegraded)
             } else {
-                (r.limit_per_s, PacingReason::RegistryPace)
+                (sendable, PacingReason::RegistryPace)
             };
         let inflow = (mu + (target(mu) - backlog) / CORRECTION_S).max(0.0);
         if reason == PacingReason::RegistryPace && backlog > 2.0 * target(mu) && inflow < mu {
@@ -329,22 +331,23 @@ mod tests {
     }
 
     #[test]
-    fn at_the_target_backlog_the_rate_is_the_registry_limit() {
+    fn at_the_target_backlog_the_rate_is_what_the_origin_sends() {
         let mut c = PacingController::new();
-        // 4 s of work at 20/s.
-        let d = decide(&mut c, report(80, 20.0));
+        // A limit of 50/s: the origin sends 49/s; 4 s of that work is 196.
+        let d = decide(&mut c, report(196, 50.0));
         assert_eq!(
             d,
             PacingDecision {
-                rate_per_min: 1_200,
+                rate_per_min: 49 * 60,
                 reason: PacingReason::RegistryPace
             }
         );
-        // Empty: a little faster, to build the backlog; past twice the target: slower.
-        assert_eq!(decide(&mut c, report(0, 20.0)).rate_per_min, 1_360);
-        let d = decide(&mut c, report(400, 20.0));
+        // Empty: a little faster, to build the backlog (49 + 196/30 a
+        // second); past twice the target: slower (49 - 804/30).
+        assert_eq!(decide(&mut c, report(0, 50.0)).rate_per_min, 3_332);
+        let d = decide(&mut c, report(1_000, 50.0));
         assert_eq!(d.reason, PacingReason::DrainingBacklog);
-        assert_eq!(d.rate_per_min, 560);
+        assert_eq!(d.rate_per_min, 1_332);
     }
 
     #[test]
@@ -443,7 +446,8 @@ mod tests {
     #[test]
     fn no_shows_are_learned_over_steady_windows_only() {
         let mut c = PacingController::new();
-        let mut r = report(40, 10.0);
+        // A limit of 12.5/s: the origin sends 12.25/s, 49 jobs are 4 s of it.
+        let mut r = report(49, 12.5);
         let (mut t, mut admitted, mut submitted) = (0u64, 0u64, 0u64);
         for _ in 0..10 {
             r.submitted_total = submitted;
@@ -460,7 +464,7 @@ mod tests {
         let rate = c
             .decide(t, Pacing::Origin, 100_000, 0, admitted)
             .rate_per_min;
-        assert!((1_190..=1_200).contains(&rate), "{rate}");
+        assert!((1_440..=1_470).contains(&rate), "{rate}");
 
         // Admissions doubling from one window to the next: no sample.
         let mut c = PacingController::new();

@@ -23,6 +23,26 @@ pub use controller::{
     TARGET_BACKLOG_S,
 };
 
+/// The share of the registry's announced limit the origin leaves unused.
+///
+/// A registry enforces its limit where calls *arrive*; the origin can only
+/// space them where they *leave*. Between the two lie the origin's wake-up,
+/// Redis's answer and the network, a few milliseconds that differ from call
+/// to call. A registry with a burst of one (a limit of one call a second, or
+/// a sliding window of `quota;w=1` at any quota) refuses a call that arrives
+/// any earlier, relative to the one before, than its slot. Spaced exactly
+/// at the limit, a launch run against a 1/s registry heard 211 `429`s, and
+/// the pacing loop, seeing them, kept cutting the rate. Sending at 98 % of
+/// the limit gives each second 20 ms for that jitter
+/// (`origin-worker/tests/capacity.rs` runs two processes against a 1/s
+/// registry and expects no `429`).
+pub const REGISTRY_HEADROOM: f64 = 0.02;
+
+/// Calls per second the origin sends to a registry announcing `limit_per_s`.
+pub fn sendable_per_s(limit_per_s: f64) -> f64 {
+    limit_per_s * (1.0 - REGISTRY_HEADROOM)
+}
+
 /// The origin's signature of a capacity answer (request header of the same
 /// name as the edge's, with another domain: see [`verify_report`]).
 pub const ORIGIN_AUTH_HEADER: &str = "x-waitroom-origin-auth";
