@@ -5,8 +5,9 @@
 //! microseconds of Redis's own clock (`TIME`, so the processes' clocks do not
 //! matter). Each caller reserves the next free slot and sleeps until it; slots
 //! are exactly `1/rate` apart, with a burst of one, so N processes together
-//! send at most `rate` calls per second, evenly spaced — which is what keeps
-//! a registry that counts per second from ever answering `429`.
+//! send at most `rate` calls per second, evenly spaced. Spaced exactly at the
+//! registry's limit, calls would still arrive a little early now and then;
+//! hence the headroom below.
 //!
 //! The rate is the limit in force ([`RegistryLimit`]) less
 //! [`REGISTRY_HEADROOM`](waitroom_core::capacity::REGISTRY_HEADROOM) for the

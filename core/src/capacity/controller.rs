@@ -8,11 +8,11 @@
 //!    the registry is failing or throttling (errors or `429`s in the
 //!    interval) and jobs pile up, what it really completed.
 //! 2. The job inflow wanted: `S = μ + (μ·TARGET_BACKLOG_S − backlog) /
-//!    CORRECTION_S`, at least 0. The first term keeps the registry at its
-//!    limit (the rate follows a changed limit at once); the second holds the
-//!    backlog near [`TARGET_BACKLOG_S`] seconds of registry work, corrected
-//!    gently (over [`CORRECTION_S`]) so the delay between an admission and
-//!    its submission does not make the loop ring.
+//!    CORRECTION_S`, at least 0. The first term keeps the registry busy at
+//!    what the origin sends (the rate follows a changed limit at once); the
+//!    second holds the backlog near [`TARGET_BACKLOG_S`] seconds of registry
+//!    work, corrected gently (over [`CORRECTION_S`]) so the delay between
+//!    an admission and its submission does not make the loop ring.
 //! 3. Admissions: `S / show_rate`, where the show rate (submissions per
 //!    admission) is learned from the report's `submitted_total` against the
 //!    room's admissions, over windows of steady admissions only (while the
