@@ -346,6 +346,47 @@ pub fn into_json(resp: Response) -> (u16, Value) {
     (status, body)
 }
 
+/// The text of the `503` that `wrangler dev`'s proxy (in front of workerd
+/// locally; not part of a deployed Worker) answers when its own request to
+/// workerd fails at the connection, for any method but GET and HEAD (those
+/// it sends again itself). wrangler 4.86's ProxyWorker tells a reload from
+/// a real failure by comparing the request's whole URL with the Worker's
+/// base URL, so on any path but `/` every such failure reads as a restart.
+/// No answer of the Worker's has this text: its errors are JSON.
+pub const DEV_PROXY_LOST_REQUEST: &str = "Your worker restarted mid-request";
+
+/// An answer read whole: status, headers and body text.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+/// Sends `req` and reads the answer; a request that `wrangler dev`'s proxy
+/// lost on its way to workerd ([`DEV_PROXY_LOST_REQUEST`]) is sent again,
+/// as the citizen's browser would be told to (at most 3 times). Also
+/// returns how many were lost, for the test to bound.
+pub fn send_past_dev_proxy(req: reqwest::blocking::RequestBuilder) -> (Answer, u32) {
+    let mut lost = 0;
+    loop {
+        let resp = req
+            .try_clone()
+            .expect("a request without a streamed body")
+            .send()
+            .expect("request");
+        let answer = Answer {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.text().unwrap_or_default(),
+        };
+        if answer.status == 503 && answer.body.starts_with(DEV_PROXY_LOST_REQUEST) && lost < 3 {
+            lost += 1;
+            continue;
+        }
+        return (answer, lost);
+    }
+}
+
 /// Sends `req` over a plain socket and reads the answer even when the
 /// server answers and closes before the whole body is sent, as a `413` for
 /// an oversized body does: an HTTP client reports that as a failed send

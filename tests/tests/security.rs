@@ -534,12 +534,14 @@ fn bad_bodies(c: &serde_json::Value) -> Vec<BadBody> {
 #[test]
 fn a_bot_flood_is_refused_per_address_and_real_users_keep_their_places() {
     let s = setup("sec_flood", 23).start();
-    let join_from = |addr: &str, cookie: Option<&str>| {
-        let mut r = s
-            .http
+    let join_request = |addr: &str| {
+        s.http
             .post(s.url("/queue/join"))
             .header("Accept", "application/json")
-            .header("CF-Connecting-IP", addr);
+            .header("CF-Connecting-IP", addr)
+    };
+    let join_from = |addr: &str, cookie: Option<&str>| {
+        let mut r = join_request(addr);
         if let Some(c) = cookie {
             r = r.header("Cookie", c);
         }
@@ -587,22 +589,22 @@ fn a_bot_flood_is_refused_per_address_and_real_users_keep_their_places() {
     const FLOOD: usize = 10_000;
     let started = Instant::now();
     let expected = |code: u16, retry_after: bool| code == 201 || code == 429 && retry_after;
-    // (status, has Retry-After, the body of anything unexpected).
-    let results: Vec<(u16, bool, String)> = std::thread::scope(|scope| {
+    // (status, has Retry-After, the body of anything unexpected), and how
+    // many requests wrangler dev's proxy lost on the way (sent again).
+    let results: Vec<(u16, bool, String, u32)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 scope.spawn(|| {
                     (0..FLOOD / 8)
                         .map(|_| {
-                            let r = join_from("203.0.113.66", None);
-                            let code = r.status().as_u16();
-                            let retry = r.headers().contains_key("retry-after");
-                            let body = if expected(code, retry) {
+                            let (r, lost) = send_past_dev_proxy(join_request("203.0.113.66"));
+                            let retry = r.headers.contains_key("retry-after");
+                            let body = if expected(r.status, retry) {
                                 String::new()
                             } else {
-                                r.text().unwrap_or_default()
+                                r.body
                             };
-                            (code, retry, body)
+                            (r.status, retry, body, lost)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -614,15 +616,24 @@ fn a_bot_flood_is_refused_per_address_and_real_users_keep_their_places() {
             .collect()
     });
     let secs = started.elapsed().as_secs_f64();
-    let placed = results.iter().filter(|(c, _, _)| *c == 201).count();
-    let limited = results.iter().filter(|(c, r, _)| *c == 429 && *r).count();
-    eprintln!("flood: {FLOOD} joins in {secs:.1} s: {placed} placed, {limited} refused");
+    let placed = results.iter().filter(|r| r.0 == 201).count();
+    let limited = results.iter().filter(|r| r.0 == 429 && r.1).count();
+    let lost: u32 = results.iter().map(|r| r.3).sum();
+    eprintln!(
+        "flood: {FLOOD} joins in {secs:.1} s: {placed} placed, {limited} refused \
+         ({lost} lost by the dev proxy and sent again)"
+    );
     let odd: Vec<_> = results
         .iter()
-        .filter(|(c, r, _)| !expected(*c, *r))
+        .filter(|r| !expected(r.0, r.1))
         .take(5)
         .collect();
     assert!(odd.is_empty(), "only 201 or 429 with Retry-After: {odd:?}");
+    // A rare lost connection in the local proxy, not a pattern.
+    assert!(
+        lost as usize <= FLOOD / 100,
+        "{lost} requests lost by the dev proxy"
+    );
     // 20 per 10 s window (wrangler.toml), counting the partial windows at both ends.
     let windows = (secs / 10.0).ceil() as usize + 2;
     assert!(
