@@ -2,7 +2,9 @@
 // per scenario, the admin API, and CSP / script-error collection.
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,12 +21,94 @@ export function env() {
   };
 }
 
+const CHROMIUM = () => process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
 export function launch() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  return chromium.launch({ executablePath: CHROMIUM(), args: CHROMIUM_ARGS });
+}
+
+/* A second Chromium whose pages can be frozen like a phone's background tab
+   (CDP Page.setWebLifecycleState). Pages of Playwright's own contexts
+   cannot: Playwright turns on Emulation.setFocusEmulationEnabled for each,
+   which keeps the page visible, and Chromium freezes only hidden pages (the
+   call answers {} and changes nothing). The default context of a browser
+   Playwright connects to over CDP with `noDefaults` is left alone. Chromium
+   picks its own DevTools port (127.0.0.1) and writes it into the profile.
+   Returns { ctx, close }; ctx has the problem watch of newContext. */
+export async function launchFreezable(headers = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'waitroom-freezable-'));
+  const proc = spawn(CHROMIUM(), [...CHROMIUM_ARGS, '--remote-debugging-port=0', `--user-data-dir=${dir}`, 'about:blank'],
+    { stdio: 'ignore' });
+  const exited = new Promise((r) => proc.once('exit', r));
+  // Never throws: a cleanup error must not hide the scenario's own.
+  const kill = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await within(10000, 'the freezable Chromium exiting', exited).catch(() => {});
+    try { rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }); } catch { /* left in tmp */ }
+  };
+  try {
+    const portFile = path.join(dir, 'DevToolsActivePort');
+    const end = Date.now() + 30000;
+    while (!existsSync(portFile) || !readFileSync(portFile, 'utf8').includes('\n')) {
+      if (Date.now() > end) throw new Error('the freezable Chromium wrote no DevTools port within 30 s');
+      if (proc.exitCode !== null) throw new Error(`the freezable Chromium exited (${proc.exitCode})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const port = Number(readFileSync(portFile, 'utf8').split('\n')[0]);
+    const browser = await within(30000, 'connecting to the freezable Chromium',
+      chromium.connectOverCDP(`http://127.0.0.1:${port}`, { noDefaults: true }));
+    const ctx = browser.contexts()[0];
+    ctx.setDefaultTimeout(30000);
+    await ctx.setExtraHTTPHeaders(headers);
+    ctx.problems = [];
+    ctx.on('page', (page) => watch(ctx, page));
+    const close = async () => {
+      await within(15000, 'closing the freezable Chromium', browser.close()).catch(() => {});
+      await kill();
+    };
+    // Playwright's download events are its own contexts' too: here the
+    // browser is told where to save, and says when a download completed.
+    const downloads = path.join(dir, 'downloads');
+    mkdirSync(downloads);
+    const bcdp = await browser.newBrowserCDPSession();
+    await bcdp.send('Browser.setDownloadBehavior', { behavior: 'allowAndName', downloadPath: downloads, eventsEnabled: true });
+    /* Clicks `selector` on `page` and returns the text of the file it downloads. */
+    const download = async (page, selector) => {
+      const completed = new Promise((resolve) => {
+        const seen = (e) => { if (e.state === 'completed') { bcdp.off('Browser.downloadProgress', seen); resolve(e.guid); } };
+        bcdp.on('Browser.downloadProgress', seen);
+      });
+      await page.click(selector);
+      const guid = await within(30000, `the download of ${selector}`, completed);
+      return readFileSync(path.join(downloads, guid), 'utf8');
+    };
+    return { ctx, close, download };
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+}
+
+/* Freezes `page` (of a launchFreezable context) as a phone does a hidden
+   tab: no timer, no script, no poll until thaw(). thaw() makes it active
+   and visible again (the page's `resume` and `visibilitychange` fire). */
+export async function freeze(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Emulation.setFocusEmulationEnabled', { enabled: false });
+  await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+  const state = await within(5000, 'reading the frozen page\'s visibility',
+    page.evaluate(() => document.visibilityState));
+  assert(state === 'hidden', `a frozen page should be hidden, not ${state}`);
+  return {
+    thaw: async () => {
+      await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+      // Shown again: the tab is back in front.
+      await cdp.send('Emulation.setFocusEmulationEnabled', { enabled: true });
+      await cdp.detach();
+    },
+  };
 }
 
 /* A fresh context; every page opened in it records CSP violations and

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import {
   env, newContext, openPage, setConfig, settle, sampleCitizen, positionOf, shownPosition, waitForPosition, waitForForm,
-  shotPath, assert, noProblems, AXE_PATH, admin, within, closeAll, step,
+  shotPath, assert, noProblems, AXE_PATH, admin, within, closeAll, step, launchFreezable, freeze,
 } from './lib.mjs';
 
 async function fillForm(page, c) {
@@ -272,38 +272,47 @@ export async function wakesWhenShownAgain(browser) {
   }
 }
 
-/* A phone that locks its screen (issue 19). The page is closed, so nothing
-   of it runs (a frozen tab, a locked phone), and the citizen comes back in a
-   new tab with the same cookie. Short settings: 15 s abandon_after, holds of
-   at most a minute, one admission a minute (paused: nobody moves). The
-   citizen is 12th or later: the first 10 places need presence. The hold
-   follows the admission rate, never above the pace of one a minute (the
-   earlier scenarios measured 600 a minute, and a paused room measures
-   nothing new), so it is the full minute; away 30 s
-   the place is kept (within the hold, or its grace after it: then the
-   return brings a new hold); away 90 s more (past hold + abandon_after) it
-   is lost, and counted as a missed turn.
-   (Freezing the page through CDP Page.setWebLifecycleState did not stop its
-   polls in headless Chromium here.) */
+/* A phone that locks its screen (issue 19): the tab is frozen through the
+   DevTools protocol (Page.setWebLifecycleState, as Chrome and Safari do a
+   hidden tab): no timer, no script, no poll. Short settings: 15 s
+   abandon_after, holds of at most a minute, one admission a minute
+   (paused: nobody moves). The citizen is 12th or later: the first 10
+   places need presence. The hold follows the admission rate, never above
+   the pace of one a minute, so it is the full minute. Frozen 30 s (past
+   abandon_after, within the hold): on thaw the page asks at once and shows
+   the same place. Frozen 90 s more (past hold + abandon_after): on thaw the
+   page says the place was lost; it is counted as a missed turn and never
+   admitted. Then the same cookie in a new tab of the citizen's browser
+   finds the place lost too (a new tab after a kept hold is the
+   `tabs`-style check of the first half: same ticket). */
 export async function phoneAway(browser) {
   const { BASE_URL } = env();
   await setConfig({ paused: true, new_users_per_minute: 1, abandon_after_seconds: 15, max_away_minutes: 1 });
   const ctxs = [];
+  let phone;
   // Twelve households, each from its own address: the earlier scenarios
   // used up the per-address join budget of 127.0.0.1.
+  const address = () => `10.19.0.${ctxs.length + 1}`;
+  const untilCounted = (page) => page.waitForFunction(
+    () => Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, '')) > 0,
+    null, { timeout: 20000, polling: 250 });
   const open = async () => {
-    const ctx = await newContext(browser, { extraHTTPHeaders: { 'CF-Connecting-IP': `10.19.0.${ctxs.length + 1}` } });
+    const ctx = await newContext(browser, { extraHTTPHeaders: { 'CF-Connecting-IP': address() } });
     ctxs.push(ctx);
     const page = await openPage(ctx, BASE_URL + '/');
-    await page.waitForFunction(() => Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, '')) > 0,
-      null, { timeout: 20000, polling: 250 });
+    await untilCounted(page);
     return page;
   };
   try {
     const ahead = [];
     step('opening eleven places ahead');
     for (let i = 0; i < 11; i++) ahead.push(await open());
-    const me = await open();
+    step('opening the phone');
+    phone = await launchFreezable({ 'CF-Connecting-IP': '10.19.0.99' });
+    const ctx = phone.ctx;
+    const me = await ctx.newPage();
+    await me.goto(BASE_URL + '/', { waitUntil: 'load' });
+    await untilCounted(me);
     const before = await positionOf(me);
     assert(before >= 12, `expected to be 12th or later, not ${before}`);
     step('waiting for the hold');
@@ -313,48 +322,45 @@ export async function phoneAway(browser) {
     assert(/\d/.test(shown), `no time to come back by: ${shown}`);
     assert(await me.locator('#remind').isVisible(), 'no "Add a reminder"');
     step('downloading the reminder');
-    const [ics] = await Promise.all([me.waitForEvent('download'), me.click('#remind')]);
-    const cal = readFileSync(await within(30000, 'the .ics download', ics.path()), 'utf8');
+    const cal = await phone.download(me, '#remind');
     assert(/BEGIN:VCALENDAR[\s\S]*DTEND:\d{8}T\d{6}Z[\s\S]*END:VCALENDAR/.test(cal), `not a calendar: ${cal.slice(0, 200)}`);
 
-    const ctx = me.context();
+    const isStatus = (r) => r.url().includes('/queue/status');
+    const polls = [];
+    me.on('request', (r) => { if (isStatus(r)) polls.push(Date.now()); });
     const status = async () => (await ctx.request.get(BASE_URL + '/queue/status', { headers: { Accept: 'application/json' } })).json();
     const ticketOf = async () => ((await ctx.cookies()).find((c) => c.name === '__Host-waitroom') || {}).value;
     const ticket = await ticketOf();
     const leaving = await status();
-    await within(15000, 'closing the tab', me.close());
-    step('away 30 s');
+
+    step('frozen 30 s');
+    let frozen = await freeze(me);
+    const frozenAt = Date.now();
     await new Promise((r) => setTimeout(r, 30000));
-    // Back within the hold, in a new tab: the same place.
-    step('back in a new tab');
-    const back = await ctx.newPage();
-    await back.goto(BASE_URL + '/', { waitUntil: 'load' });
-    const after = await shownPosition(back);
-    assert(after >= 1 && after <= before, `position ${before} became ${after}`);
-    // The same place, not a new one at the back that happens to have the
-    // same number: the same ticket.
-    const returned = await status();
-    assert(await ticketOf() === ticket,
-      `a new place after 30 s away (left with ${JSON.stringify(leaving)}, back with ${JSON.stringify(returned)})`);
-    // Away again, past hold + abandon_after, the page left open but unable
-    // to reach the room (a frozen tab's polls never leave it). Once it can
-    // again, it tells the citizen the place is gone.
-    step('away 90 s, offline');
-    await back.route('**/queue/status*', (route) => route.abort('internetdisconnected'));
+    const silent = polls.filter((t) => t > frozenAt + 1000).length;
+    assert(silent === 0, `the frozen page still polled ${silent} times`);
+    step('thawed: the same place within one poll');
+    const next = me.waitForResponse(isStatus, { timeout: 10000 });
+    await frozen.thaw();
+    const answer = await (await next).json();
+    assert(answer.state === 'waiting', `after 30 s frozen: ${JSON.stringify(answer)}`);
+    await me.waitForFunction((p) => {
+      const n = Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, ''));
+      return n === p;
+    }, answer.position, { timeout: 5000, polling: 100 });
+    assert(answer.position >= 1 && answer.position <= before, `position ${before} became ${answer.position}`);
+    assert(await ticketOf() === ticket, `a new ticket after 30 s frozen (left with ${JSON.stringify(leaving)})`);
+
+    step('frozen 90 s, past the hold');
+    frozen = await freeze(me);
     await new Promise((r) => setTimeout(r, 90000));
-    await back.unroute('**/queue/status*');
-    step('back online, waiting for the lost place to show');
-    // Back online: a retry within these 6 s, or else the `online` event
-    // (more than 5 s after the last try), asks the room at once.
-    await new Promise((r) => setTimeout(r, 6000));
-    await within(15000, "dispatching 'online'", back.evaluate(() => window.dispatchEvent(new Event('online'))));
-    await back.waitForSelector('#expired:not([hidden])', { timeout: 20000 });
-    assert(await back.locator('#waiting').isHidden(), 'still shown as waiting after the place was lost');
-    await within(15000, 'closing the tab', back.close());
+    step('thawed: the lost place shows');
+    await frozen.thaw();
+    await me.waitForSelector('#expired:not([hidden])', { timeout: 20000 });
+    assert(await me.locator('#waiting').isHidden(), 'still shown as waiting after the place was lost');
     // The heartbeat says so too (a page load would give a new place at the back).
-    const res = await ctx.request.get(BASE_URL + '/queue/status', { headers: { Accept: 'application/json' } });
-    const body = await res.json();
-    assert(body.state === 'expired', `after 90 s away: ${JSON.stringify(body)}`);
+    const body = await status();
+    assert(body.state === 'expired', `after 90 s frozen: ${JSON.stringify(body)}`);
     // Counted as a missed turn (the contract's `missed_turn`); the stats
     // come from the next tick's summaries.
     step('waiting for the missed turn in the stats');
@@ -364,11 +370,19 @@ export async function phoneAway(browser) {
       if (missed >= 1) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    assert(missed >= 1, `stats count nobody back too late: ${missed} (left with ${JSON.stringify(leaving)}, back with ${JSON.stringify(returned)})`);
-    for (const ctx of ctxs) noProblems(ctx);
-    return `hold shown (${shown.trim()}), kept after 30 s away, lost (and shown lost) after 90 s more`;
+    assert(missed >= 1, `stats count nobody back too late: ${missed} (left with ${JSON.stringify(leaving)})`);
+    // Never admitted: the room opens and admits everyone else ahead; this
+    // ticket stays expired.
+    step('the room admits: the lost place stays lost');
+    await setConfig({ paused: false, new_users_per_minute: 600 });
+    for (const page of ahead) await waitForForm(page, 60000);
+    const after = await status();
+    assert(after.state === 'expired', `the lost place came back: ${JSON.stringify(after)}`);
+    for (const c of [...ctxs, ctx]) noProblems(c);
+    return `hold shown (${shown.trim()}), frozen 30 s: same place on thaw; frozen 90 s more: lost, shown lost, never admitted`;
   } finally {
     await setConfig({ paused: false, new_users_per_minute: 600, abandon_after_seconds: 60, max_away_minutes: 0 }).catch(() => {});
     await closeAll(ctxs);
+    if (phone) await phone.close();
   }
 }
