@@ -2,7 +2,7 @@
 //! citizen far from the front is told until when the place is held, keeps
 //! it while silent within that time, loses it after, and the operator sees
 //! the loss counted (`missed_turn`). Port block 56.
-//! (The browser's side, a closed tab and a new one, is
+//! (The browser's side, a tab frozen through the DevTools protocol, is
 //! `tests/browser/scenarios.mjs` `phoneAway`.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
