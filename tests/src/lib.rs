@@ -346,27 +346,26 @@ pub fn into_json(resp: Response) -> (u16, Value) {
     (status, body)
 }
 
-/// The text of the `503` that `wrangler dev`'s proxy (in front of workerd
-/// locally; not part of a deployed Worker) answers when its own request to
-/// workerd fails at the connection, for any method but GET and HEAD (those
-/// it sends again itself). wrangler 4.86's ProxyWorker tells a reload from
-/// a real failure by comparing the request's whole URL with the Worker's
-/// base URL, so on any path but `/` every such failure reads as a restart.
-/// No answer of the Worker's has this text: its errors are JSON.
-pub const DEV_PROXY_LOST_REQUEST: &str = "Your worker restarted mid-request";
-
-/// An answer read whole: status, headers and body text.
-pub struct Answer {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
+/// Whether `resp` is the `503` that `wrangler dev`'s proxy (in front of
+/// workerd locally; not part of a deployed Worker) answers when its own
+/// request to workerd fails at the connection, for any method but GET and
+/// HEAD (those it sends again itself): "Your worker restarted mid-request…"
+/// in plain text with `Retry-After: 0`. wrangler 4.86's ProxyWorker tells a
+/// reload from a real failure by comparing the request's whole URL with the
+/// Worker's base URL, so on any path but `/` every such failure reads as a
+/// restart. It lacks the security headers the Worker puts on every answer
+/// of its own (`Content-Security-Policy` among them).
+pub fn lost_by_dev_proxy(resp: &Response) -> bool {
+    resp.status().as_u16() == 503
+        && resp.headers().get("retry-after").is_some_and(|v| v == "0")
+        && !resp.headers().contains_key("content-security-policy")
 }
 
-/// Sends `req` and reads the answer; a request that `wrangler dev`'s proxy
-/// lost on its way to workerd ([`DEV_PROXY_LOST_REQUEST`]) is sent again,
-/// as the citizen's browser would be told to (at most 3 times). Also
-/// returns how many were lost, for the test to bound.
-pub fn send_past_dev_proxy(req: reqwest::blocking::RequestBuilder) -> (Answer, u32) {
+/// Sends `req`; a request that `wrangler dev`'s proxy lost on its way to
+/// workerd ([`lost_by_dev_proxy`]) is sent again, as the citizen's browser
+/// would be told to (at most 3 times). Also returns how many were lost,
+/// for a test to bound.
+pub fn send_past_dev_proxy(req: reqwest::blocking::RequestBuilder) -> (Response, u32) {
     let mut lost = 0;
     loop {
         let resp = req
@@ -374,16 +373,11 @@ pub fn send_past_dev_proxy(req: reqwest::blocking::RequestBuilder) -> (Answer, u
             .expect("a request without a streamed body")
             .send()
             .expect("request");
-        let answer = Answer {
-            status: resp.status().as_u16(),
-            headers: resp.headers().clone(),
-            body: resp.text().unwrap_or_default(),
-        };
-        if answer.status == 503 && answer.body.starts_with(DEV_PROXY_LOST_REQUEST) && lost < 3 {
+        if lost < 3 && lost_by_dev_proxy(&resp) {
             lost += 1;
             continue;
         }
-        return (answer, lost);
+        return (resp, lost);
     }
 }
 
@@ -502,7 +496,7 @@ impl Citizen<'_> {
         } else {
             req.header("Cookie", self.cookie_header())
         };
-        let resp = req.send().expect("request");
+        let (resp, _) = send_past_dev_proxy(req);
         self.remember(&resp);
         resp
     }
