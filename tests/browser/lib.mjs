@@ -36,7 +36,8 @@ export function launch() {
    call answers {} and changes nothing). The default context of a browser
    Playwright connects to over CDP with `noDefaults` is left alone. Chromium
    picks its own DevTools port (127.0.0.1) and writes it into the profile.
-   Returns { ctx, close }; ctx has the problem watch of newContext. */
+   Returns { ctx, close, download }: ctx has the problem watch of
+   newContext; download(page, selector) clicks and returns the file's text. */
 export async function launchFreezable(headers = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'waitroom-freezable-'));
   const proc = spawn(CHROMIUM(), [...CHROMIUM_ARGS, '--remote-debugging-port=0', `--user-data-dir=${dir}`, 'about:blank'],

@@ -282,9 +282,8 @@ export async function wakesWhenShownAgain(browser) {
    abandon_after, within the hold): on thaw the page asks at once and shows
    the same place. Frozen 90 s more (past hold + abandon_after): on thaw the
    page says the place was lost; it is counted as a missed turn and never
-   admitted. Then the same cookie in a new tab of the citizen's browser
-   finds the place lost too (a new tab after a kept hold is the
-   `tabs`-style check of the first half: same ticket). */
+   admitted. Between the two, the same browser opens the room in a new tab
+   and finds the same place (same ticket), then closes it. */
 export async function phoneAway(browser) {
   const { BASE_URL } = env();
   await setConfig({ paused: true, new_users_per_minute: 1, abandon_after_seconds: 15, max_away_minutes: 1 });
@@ -292,12 +291,11 @@ export async function phoneAway(browser) {
   let phone;
   // Twelve households, each from its own address: the earlier scenarios
   // used up the per-address join budget of 127.0.0.1.
-  const address = () => `10.19.0.${ctxs.length + 1}`;
   const untilCounted = (page) => page.waitForFunction(
     () => Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, '')) > 0,
     null, { timeout: 20000, polling: 250 });
   const open = async () => {
-    const ctx = await newContext(browser, { extraHTTPHeaders: { 'CF-Connecting-IP': address() } });
+    const ctx = await newContext(browser, { extraHTTPHeaders: { 'CF-Connecting-IP': `10.19.0.${ctxs.length + 1}` } });
     ctxs.push(ctx);
     const page = await openPage(ctx, BASE_URL + '/');
     await untilCounted(page);
@@ -344,12 +342,19 @@ export async function phoneAway(browser) {
     await frozen.thaw();
     const answer = await (await next).json();
     assert(answer.state === 'waiting', `after 30 s frozen: ${JSON.stringify(answer)}`);
-    await me.waitForFunction((p) => {
-      const n = Number((document.getElementById('position') || {}).textContent?.replace(/\D/g, ''));
-      return n === p;
-    }, answer.position, { timeout: 5000, polling: 100 });
+    await waitForPosition(me, answer.position, 5000);
     assert(answer.position >= 1 && answer.position <= before, `position ${before} became ${answer.position}`);
     assert(await ticketOf() === ticket, `a new ticket after 30 s frozen (left with ${JSON.stringify(leaving)})`);
+    // Back in a new tab: the same place, not a new one at the back that
+    // happens to have the same number (the same ticket). Closed again, so
+    // that only the frozen tab could speak for the citizen.
+    step('the same place in a new tab');
+    const tab = await ctx.newPage();
+    await tab.goto(BASE_URL + '/', { waitUntil: 'load' });
+    const inTab = await shownPosition(tab);
+    assert(inTab >= 1 && inTab <= before, `position ${before} became ${inTab} in a new tab`);
+    assert(await ticketOf() === ticket, `a new place in a new tab (left with ${JSON.stringify(leaving)})`);
+    await within(15000, 'closing the new tab', tab.close());
 
     step('frozen 90 s, past the hold');
     frozen = await freeze(me);
