@@ -1,5 +1,7 @@
 //! What a shard and the coordinator exchange every tick: the shard's
 //! [`ShardSummary`] goes up, the coordinator's [`Grant`] comes back.
+//! A grant may carry the next tick's question ([`Grant::next`]), which the
+//! shard answers in the same reply: then a tick is one call per shard.
 //!
 //! Shared by [`crate::queue`] (which builds summaries and applies grants)
 //! and [`crate::coordinator`] (which reads summaries and plans grants), so
@@ -121,4 +123,10 @@ pub struct Grant {
     /// room's): the shard hands it out with every standing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Message>,
+    /// The next tick's question, asked now: the shard answers it right
+    /// after applying this grant (duplicate or not), in the grant's reply,
+    /// and the coordinator's next tick uses that answer instead of asking
+    /// again. Set by the sender, never part of a stored plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Summary>,
 }

@@ -169,6 +169,64 @@ fn config_validation_is_field_level() {
 }
 
 #[test]
+fn a_grant_that_changes_nothing_is_not_written_and_replays_harmlessly() {
+    // Shard 0 has people, shard 1 nobody.
+    let mut q = shards(2);
+    for i in 0..30u64 {
+        q[0].join(i, T0 + i);
+    }
+    let mut ctl = AdmissionController::new();
+    let mut now = T0 + 1_000;
+    let mut outcomes = Vec::new();
+    for t in 1..=3 {
+        now += 1_000;
+        let s = summaries(&ctl, &mut q, t, now);
+        let plan = ctl.tick(t, now, &s, &config());
+        let o: Vec<_> = plan
+            .grants
+            .iter()
+            .zip(q.iter_mut())
+            .map(|(g, q)| (g.clone(), q.apply_grant(g, now)))
+            .collect();
+        outcomes.push(o);
+    }
+    // Admitting is written; the empty shard's grants change nothing.
+    for o in &outcomes {
+        assert!(o[0].0.admit > 0 && o[0].1.save_meta);
+        assert!(o[1].0.admit == 0 && !o[1].1.save_meta, "{:?}", o[1]);
+    }
+    // The empty shard restarts from what it last wrote (never: a fresh
+    // meta); the last grant comes again: it is applied, and changes nothing.
+    let written = ShardQueue::new(config().shard_config()).meta().clone();
+    let mut restored = ShardQueue::restore(written, [], now).unwrap();
+    let replay = restored.apply_grant(&outcomes[2][1].0, now);
+    assert!(!replay.duplicate && replay.changes.is_empty() && !replay.save_meta);
+    let mut ctl2 = ctl.clone();
+    let a = q[1].summary(&ctl.summary_request(1, 4), now).0;
+    let b = restored.summary(&ctl2.summary_request(1, 4), now).0;
+    assert_eq!(
+        ShardSummary {
+            last_applied_tick: None,
+            ..counts(&a)
+        },
+        ShardSummary {
+            last_applied_tick: None,
+            ..counts(&b)
+        }
+    );
+    // A change of settings is written even when nobody is admitted.
+    now += 1_000;
+    let s = summaries(&ctl2, &mut q, 4, now);
+    let longer = AdmissionConfig {
+        session_minutes: 20,
+        ..config()
+    };
+    let plan = ctl2.tick(4, now, &s, &longer);
+    assert_eq!(plan.grants[1].admit, 0);
+    assert!(q[1].apply_grant(&plan.grants[1], now).save_meta);
+}
+
+#[test]
 fn restore_from_rows_behaves_identically() {
     let mut live = shards(1).remove(0);
     let mut ctl = AdmissionController::new();

@@ -1,10 +1,14 @@
 //! The `Coordinator` Durable Object: one per room. It paces admissions.
 //!
-//! Every tick (an alarm, about once a second) it asks each `QueueShard` for a
-//! summary (and, meanwhile, the origin for its capacity report:
-//! `crate::capacity`), runs `waitroom_core::coordinator::AdmissionController`,
-//! and sends each shard that answered its grant. A shard that does not answer keeps
-//! its people in place (its last summary stands in) while the others go on.
+//! Every tick (an alarm, about once a second) it takes each `QueueShard`'s
+//! summary (and the origin's capacity report: `crate::capacity`), runs
+//! `waitroom_core::coordinator::AdmissionController`, and sends each shard
+//! that answered its grant. A grant also asks the next tick's summary
+//! (`Grant::next`), which comes back in its reply: a steady tick is one call
+//! per shard. A shard whose answer is missing (the first tick of this
+//! instance, a failed call) is asked on its own first. A shard that does not
+//! answer keeps its people in place (its last summary stands in) while the
+//! others go on.
 //! The controller stays in this instance's memory between ticks: its book
 //! of the admission order (`waitroom_core::order`) is memory only, and a
 //! fresh instance rebuilds it from the shards' full reports in one tick.
@@ -60,6 +64,9 @@ pub struct Coordinator {
     env: Env,
     /// The controller of the last tick, with its in-memory book.
     controller: RefCell<Option<AdmissionController>>,
+    /// `(tick_id, per shard)`: the summaries the last tick's grants were
+    /// answered with, for tick `tick_id`.
+    next_summaries: RefCell<Option<(u64, Vec<Option<ShardSummary>>)>>,
     /// What the last ticks cost (read by the benchmark in test builds).
     costs: RefCell<VecDeque<TickCost>>,
     /// Per shard, why its last summary call failed (cleared when it
@@ -84,6 +91,7 @@ impl DurableObject for Coordinator {
             state,
             env,
             controller: RefCell::new(None),
+            next_summaries: RefCell::new(None),
             costs: RefCell::new(VecDeque::new()),
             shard_errors: RefCell::new(Vec::new()),
             drawn_cache: RefCell::new(None),
@@ -442,38 +450,38 @@ impl Coordinator {
         let shards = self.shards();
 
         let started = now_ms();
+        // The answers the last tick's grants brought, if they are this tick's.
+        let mut replies: Vec<Option<ShardSummary>> = match self.next_summaries.borrow_mut().take() {
+            Some((t, v)) if t == tick_id => v,
+            _ => Vec::new(),
+        };
+        replies.resize(shards as usize, None);
         let requests: Vec<_> = (0..shards)
+            .filter(|&i| replies[i as usize].is_none())
             .map(|i| controller.summary_request(i, tick_id))
             .collect();
         // The origin's capacity report is asked for meanwhile: its round
         // trip overlaps the shards'.
-        let (replies, answer) = futures_util::future::join(
+        let (asked, answer) = futures_util::future::join(
             join_all(
                 requests
                     .iter()
-                    .zip(0..)
-                    .map(|(r, i)| protocol::shard_call(&self.env, i, r.clone())),
+                    .map(|r| protocol::shard_call(&self.env, r.shard, r.clone())),
             ),
             crate::capacity::ask_origin(&self.env, &operator, started),
         )
         .await;
-        let mut errors = Vec::with_capacity(replies.len());
-        let replies: Vec<_> = replies
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| match r {
-                Ok(s) => {
-                    errors.push(None);
-                    Some(s)
-                }
+        let mut errors = vec![None; shards as usize];
+        for (r, reply) in requests.iter().zip(asked) {
+            match reply {
+                Ok(s) => replies[r.shard as usize] = Some(s),
                 Err(e) => {
                     // Its last summary stands in; the others keep admitting.
-                    console_error!("tick {tick_id}: shard {i} summary failed: {e}");
-                    errors.push(Some(e.to_string()));
-                    None
+                    console_error!("tick {tick_id}: shard {} summary failed: {e}", r.shard);
+                    errors[r.shard as usize] = Some(e.to_string());
                 }
-            })
-            .collect();
+            }
+        }
         *self.shard_errors.borrow_mut() = errors;
         let now = now_ms();
         let summaries_ms = now.saturating_sub(started);
@@ -498,17 +506,29 @@ impl Coordinator {
         )
         .await?;
         let granting = now_ms();
+        // Each grant asks the next tick's summary too.
+        let sent: Vec<Grant> = plan
+            .grants
+            .iter()
+            .map(|g| Grant {
+                next: Some(controller.summary_request(g.shard, tick_id + 1)),
+                ..g.clone()
+            })
+            .collect();
         let results = join_all(
-            plan.grants
-                .iter()
-                .map(|grant: &Grant| protocol::shard_call(&self.env, grant.shard, grant.clone())),
+            sent.iter()
+                .map(|grant| protocol::shard_call(&self.env, grant.shard, grant.clone())),
         )
         .await;
         let done = now_ms();
         let mut drawn = 0;
-        for r in results {
+        let mut next = vec![None; shards as usize];
+        for (grant, r) in sent.iter().zip(results) {
             match r {
-                Ok(reply) => drawn += reply.drawn,
+                Ok(reply) => {
+                    drawn += reply.drawn;
+                    next[grant.shard as usize] = reply.summary;
+                }
                 // That shard keeps its people: it admits on a later tick.
                 Err(e) => console_error!("tick {tick_id}: grant failed: {e}"),
             }
@@ -533,7 +553,7 @@ impl Coordinator {
         #[cfg(feature = "test-routes")]
         let bytes = requests.iter().map(json_len).sum::<usize>()
             + replies.iter().flatten().map(json_len).sum::<usize>()
-            + plan.grants.iter().map(json_len).sum::<usize>();
+            + sent.iter().map(json_len).sum::<usize>();
         #[cfg(not(feature = "test-routes"))]
         let bytes = 0;
         self.record_cost(TickCost {
@@ -550,6 +570,7 @@ impl Coordinator {
         storage.put(KEY_CONTROLLER, controller_json).await?;
         storage.put(KEY_TICK, tick_id).await?;
         *self.controller.borrow_mut() = Some(controller);
+        *self.next_summaries.borrow_mut() = Some((tick_id + 1, next));
         let next_tick = timing::next_tick_in_ms(
             plan.stats.waiting,
             plan.stats.active,

@@ -118,7 +118,14 @@ pub struct QueueShard {
     broken: RefCell<Option<String>>,
     /// When the next restore attempt may run.
     restore_retry_ms: Cell<u64>,
+    /// When a summary next deletes the rows of ended sessions.
+    next_sweep_ms: Cell<u64>,
 }
+
+/// How often ended sessions' rows are deleted. They are dead rows
+/// ([`ShardQueue::restore`] skips them): deleting them every tick was a
+/// statement per shard per tick for nothing most of the time.
+const SWEEP_EVERY_MS: u64 = 30_000;
 
 /// How often a shard that could not restore tries again.
 const RESTORE_RETRY_MS: u64 = 10_000;
@@ -142,6 +149,7 @@ impl DurableObject for QueueShard {
             stalled_until_ms: Cell::new(0),
             broken: RefCell::new(None),
             restore_retry_ms: Cell::new(0),
+            next_sweep_ms: Cell::new(0),
         };
         shard.try_restore();
         shard
@@ -563,10 +571,13 @@ impl QueueShard {
             summary
         };
         // Sessions that ended are dead rows: keep storage bounded.
-        self.sql().exec(
-            "DELETE FROM entries WHERE state = 'admitted' AND session_expires_ms <= ?",
-            vec![int(now)],
-        )?;
+        if now >= self.next_sweep_ms.get() {
+            self.next_sweep_ms.set(now + SWEEP_EVERY_MS);
+            self.sql().exec(
+                "DELETE FROM entries WHERE state = 'admitted' AND session_expires_ms <= ?",
+                vec![int(now)],
+            )?;
+        }
         Ok(summary)
     }
 
@@ -590,27 +601,36 @@ impl QueueShard {
         })
     }
 
-    fn handle_grant(&self, grant: Grant) -> Result<GrantReply> {
+    fn handle_grant(&self, mut grant: Grant) -> Result<GrantReply> {
         let now = now_ms();
         self.last_grant_ms.set(now);
-        let mut q = self.queue.borrow_mut();
-        let outcome = q.apply_grant(&grant, now);
-        if !outcome.duplicate {
-            // The pre-queue lottery rewrote these rows' order (once per event).
-            for row in &outcome.reordered {
-                self.insert_row(row)?;
+        let next = grant.next.take();
+        let outcome = {
+            let mut q = self.queue.borrow_mut();
+            let outcome = q.apply_grant(&grant, now);
+            if !outcome.duplicate {
+                // The pre-queue lottery rewrote these rows' order (once per event).
+                for row in &outcome.reordered {
+                    self.insert_row(row)?;
+                }
+                if let (Some(lottery), false) = (grant.lottery, outcome.drawn.is_empty()) {
+                    self.save_drawn(lottery.event_start_ms, &outcome.drawn, now)?;
+                }
+                self.apply_changes(&outcome.changes)?;
+                if outcome.save_meta {
+                    self.save_meta(q.meta())?;
+                }
             }
-            if let (Some(lottery), false) = (grant.lottery, outcome.drawn.is_empty()) {
-                self.save_drawn(lottery.event_start_ms, &outcome.drawn, now)?;
-            }
-            self.apply_changes(&outcome.changes)?;
-            self.save_meta(q.meta())?;
-        }
+            outcome
+        };
+        // The next tick's question, answered now: one call per tick.
+        let summary = next.map(|req| self.handle_summary(req)).transpose()?;
         Ok(GrantReply {
             duplicate: outcome.duplicate,
             admitted: outcome.changes.admitted.len() as u64,
             abandoned: outcome.changes.abandoned.len() as u64,
             drawn: outcome.drawn.len() as u64,
+            summary,
         })
     }
 

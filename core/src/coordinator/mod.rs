@@ -368,6 +368,7 @@ impl AdmissionController {
                     random_seed: random_seed
                         .map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
                     message: extras.message.cloned(),
+                    next: None,
                 }
             })
             .collect();

@@ -465,12 +465,14 @@ mod tests {
                 lottery: None,
                 random_seed: None,
                 message: None,
+                next: None,
             }],
             replies: vec![GrantReply {
                 duplicate: true,
                 admitted: 0,
                 abandoned: 0,
                 drawn: 0,
+                summary: None,
             }],
         };
         let text = encode_reply(&replay);

@@ -241,7 +241,7 @@ pub struct CheckReply {
 }
 
 /// The answer to a [`Grant`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantReply {
     /// The tick was applied before: nothing changed.
     pub duplicate: bool,
@@ -250,6 +250,9 @@ pub struct GrantReply {
     /// Pre-queued entries this grant's lottery shuffled here.
     #[serde(default)]
     pub drawn: u64,
+    /// The answer to [`Grant::next`], if the grant asked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ShardSummary>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,6 +341,12 @@ mod tests {
             message: Some(Message(
                 [("es".to_string(), "¡Abrimos a las 9! <script>".to_string())].into(),
             )),
+            next: Some(Summary {
+                shard: 3,
+                tick_id: 8,
+                received_through: Some(7),
+                seals: vec![],
+            }),
         }
     }
 
@@ -537,6 +546,18 @@ mod tests {
             admitted: 0,
             abandoned: 2,
             drawn: 5,
+            summary: None,
+        });
+        round_trip::<Grant>(GrantReply {
+            duplicate: false,
+            admitted: 1,
+            abandoned: 0,
+            drawn: 0,
+            summary: Some(ShardSummary {
+                shard: 3,
+                waiting: 7,
+                ..ShardSummary::default()
+            }),
         });
         round_trip::<Ping>(Pong { pong: true });
         round_trip::<Fill>(FillReply { waiting: 3 });

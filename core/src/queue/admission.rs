@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntryRow, RowChanges, ShardQueue, Status};
+use super::{EntryRow, RowChanges, ShardMeta, ShardQueue, Status};
 use crate::operator::{BypassKind, SeededRng};
 use crate::wire::Grant;
 
@@ -25,6 +25,14 @@ pub struct GrantOutcome {
     /// for the published list ([`crate::operator::fairness`]).
     #[serde(default)]
     pub drawn: Vec<u64>,
+    /// Write [`ShardQueue::meta`]. False when the grant changed nothing a
+    /// restart would have to restore (no row, no setting, nobody to
+    /// admit): the write would only record its tick id, and applying the
+    /// same grant again after a restart changes nothing either. Most
+    /// shards' grants in a big room are such, and a write is a storage
+    /// commit before the shard may answer.
+    #[serde(default)]
+    pub save_meta: bool,
 }
 
 impl ShardQueue {
@@ -45,6 +53,7 @@ impl ShardQueue {
                 ..GrantOutcome::default()
             };
         }
+        let before = self.meta.clone();
         self.meta.last_applied_tick = Some(grant.tick_id);
         let sealed = self.apply_seals(&grant.seals);
         self.set_config(grant.config);
@@ -79,11 +88,21 @@ impl ShardQueue {
                 .collect(),
             _ => Vec::new(),
         };
+        let settings_changed = ShardMeta {
+            last_applied_tick: self.meta.last_applied_tick,
+            ..before
+        } != self.meta;
+        let save_meta = settings_changed
+            || grant.admit > 0
+            || !changes.is_empty()
+            || !reordered.is_empty()
+            || !drawn.is_empty();
         GrantOutcome {
             duplicate: false,
             changes,
             reordered,
             drawn,
+            save_meta,
         }
     }
 
