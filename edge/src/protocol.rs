@@ -48,10 +48,10 @@ async fn send<R, C: Call<R>>(stub: Stub, wire: Wire) -> Result<C::Reply> {
         // The heartbeat: a bare GET, no body and no headers to build.
         (WireMethod::Get, _) => stub.fetch_with_str(&url)?,
         (WireMethod::Post, body) => {
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_body(Some(body.unwrap_or_default().into()));
-            stub.fetch_with_request(Request::new_with_init(&url, &init)?.inner())?
+            let init = web_sys::RequestInit::new();
+            init.set_method("POST");
+            init.set_body_opt_str(body.as_deref());
+            stub.fetch_with_request(&web_sys::Request::new_with_str_and_init(&url, &init)?)?
         }
     };
     let resp: web_sys::Response = JsFuture::from(promise).await?.dyn_into()?;
@@ -89,11 +89,10 @@ pub fn undecodable(e: ProtocolError) -> Result<Response> {
     }
 }
 
-/// An object's `200` answer with `body` as JSON.
+/// An object's `200` answer with `body` as JSON. Only [`send`] reads it,
+/// by its status and text: no headers to build.
 pub fn reply<T: Serialize>(body: &T) -> Result<Response> {
-    let resp = Response::ok(encode_reply(body))?;
-    resp.headers().set("Content-Type", "application/json")?;
-    Ok(resp)
+    Response::ok(encode_reply(body))
 }
 
 /// A JSON answer of the Coordinator's config operation (its body builds

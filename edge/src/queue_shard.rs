@@ -118,14 +118,13 @@ pub struct QueueShard {
     broken: RefCell<Option<String>>,
     /// When the next restore attempt may run.
     restore_retry_ms: Cell<u64>,
-    /// When a summary next deletes the rows of ended sessions.
-    next_sweep_ms: Cell<u64>,
 }
 
-/// How often ended sessions' rows are deleted. They are dead rows
-/// ([`ShardQueue::restore`] skips them): deleting them every tick was a
-/// statement per shard per tick for nothing most of the time.
-const SWEEP_EVERY_MS: u64 = 30_000;
+/// Every this many ticks a shard deletes its ended sessions' rows. They are
+/// dead rows ([`ShardQueue::restore`] skips them): deleting them every tick
+/// was a statement per shard per tick for nothing most of the time. Shards
+/// take turns (tick id + shard index), so no tick pays for all of them.
+const SWEEP_EVERY_TICKS: u64 = 30;
 
 /// How often a shard that could not restore tries again.
 const RESTORE_RETRY_MS: u64 = 10_000;
@@ -149,7 +148,6 @@ impl DurableObject for QueueShard {
             stalled_until_ms: Cell::new(0),
             broken: RefCell::new(None),
             restore_retry_ms: Cell::new(0),
-            next_sweep_ms: Cell::new(0),
         };
         shard.try_restore();
         shard
@@ -571,8 +569,7 @@ impl QueueShard {
             summary
         };
         // Sessions that ended are dead rows: keep storage bounded.
-        if now >= self.next_sweep_ms.get() {
-            self.next_sweep_ms.set(now + SWEEP_EVERY_MS);
+        if (req.tick_id + u64::from(req.shard)).is_multiple_of(SWEEP_EVERY_TICKS) {
             self.sql().exec(
                 "DELETE FROM entries WHERE state = 'admitted' AND session_expires_ms <= ?",
                 vec![int(now)],

@@ -1,7 +1,10 @@
 //! The launch-day simulation, shared by `tests/queue_sim.rs` and the
 //! `order` benchmark: citizens over shards, driven by the admission
-//! controller exactly as the Coordinator drives it (one tick per second:
-//! summaries -> tick -> grants). Front-loaded arrivals, heartbeats at the
+//! controller exactly as the Coordinator drives it: one tick per second,
+//! each shard's grant asking its next summary, which the shard answers right
+//! after applying the grant and the next tick uses (`Params::one_call`; the
+//! other schedule, summaries -> tick -> grants at the same instant, is
+//! kept for comparison). Front-loaded arrivals, heartbeats at the
 //! suggested poll interval, 10% abandonment, early session releases.
 //!
 //! An oracle keeps the admission order independently: when a citizen gets
@@ -9,8 +12,10 @@
 //! shards in index order, arrivals in order), and a Fenwick tree over those
 //! indices counts who is still waiting. Every answer of a heartbeat is
 //! checked against it: the position shown is exactly the live count ahead
-//! plus the other shards' departures since their last summary (the only lag
-//! allowed), it never rises, and admissions follow the order.
+//! plus the other shards' departures the shard's view has not received yet
+//! (the only lag allowed: since their last summary, or with one call per
+//! tick since the summary before it, taken one tick earlier), it never
+//! rises, and admissions follow the order.
 
 #![allow(dead_code)]
 
@@ -18,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Instant;
 
-use waitroom_core::coordinator::{AdmissionConfig, AdmissionController};
+use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, ShardSummary};
 use waitroom_core::fenwick::Fenwick;
 use waitroom_core::queue::{JoinOutcome, ShardQueue, Status};
 
@@ -33,6 +38,10 @@ pub struct Params {
     pub config: AdmissionConfig,
     /// Simulated time.
     pub duration_ms: u64,
+    /// The Coordinator's schedule: summaries taken right after each grant
+    /// and used at the next tick (one call per shard per tick, as deployed),
+    /// or asked at the tick itself.
+    pub one_call: bool,
 }
 
 /// What one run measured.
@@ -111,12 +120,16 @@ struct User {
 struct Oracle {
     /// 1 = ranked and still waiting.
     live: Fenwick,
-    /// Ranked entries gone since their shard's last summary, all shards.
+    /// Ranked entries gone that the shards' views may not show yet, all
+    /// shards.
     recent: Fenwick,
     /// The same, per shard.
     recent_by_shard: Vec<Fenwick>,
-    /// (shard, g) of those, to clear them at the next summaries.
+    /// (shard, g) of those gone since the last summaries.
     recent_list: Vec<(usize, usize)>,
+    /// (shard, g) of those the last summaries reported, until the grants
+    /// built from them are applied.
+    reported_list: Vec<(usize, usize)>,
     next_g: usize,
     /// Per shard, users joined and not yet ranked, in arrival order.
     unranked: Vec<VecDeque<usize>>,
@@ -131,14 +144,20 @@ impl Oracle {
     }
 
     fn summaries_taken(&mut self) {
-        for (shard, g) in self.recent_list.drain(..) {
+        self.reported_list.append(&mut self.recent_list);
+    }
+
+    /// Grants built from the last summaries taken are applied: the views
+    /// show what those summaries reported.
+    fn views_updated(&mut self) {
+        for (shard, g) in self.reported_list.drain(..) {
             self.recent.add(g, -1);
             self.recent_by_shard[shard].add(g, -1);
         }
     }
 
     /// What the position shown must be: the live count ahead, plus what the
-    /// other shards lost since their last summary.
+    /// other shards lost that the views do not show yet.
     fn expected(&self, shard: usize, g: usize) -> (u64, u64) {
         let truth = self.live.prefix(g) + 1;
         let lag = self.recent.prefix(g) - self.recent_by_shard[shard].prefix(g);
@@ -190,6 +209,7 @@ pub fn run(p: &Params) -> Report {
         recent: Fenwick::new(p.users),
         recent_by_shard: (0..p.shards).map(|_| Fenwick::new(p.users)).collect(),
         recent_list: Vec::new(),
+        reported_list: Vec::new(),
         next_g: 0,
         unranked: vec![VecDeque::new(); p.shards],
     };
@@ -197,6 +217,7 @@ pub fn run(p: &Params) -> Report {
     let mut controller = AdmissionController::new();
     let mut admissions_per_tick: Vec<(u64, u64, bool)> = Vec::new();
     let mut tick_id = 0u64;
+    let mut pending = None;
     let mut now = T0;
     let end = T0 + p.duration_ms;
     let mut max_g_admitted: Option<usize> = None;
@@ -272,35 +293,30 @@ pub fn run(p: &Params) -> Report {
             }
         }
 
-        // The coordinator's tick.
+        // The coordinator's tick: the summaries the last grants brought,
+        // else asked now.
         tick_id += 1;
-        let started = Instant::now();
         let mut bytes = 0u64;
-        let mut summaries = Vec::with_capacity(p.shards);
-        for (i, shard) in shards.iter_mut().enumerate() {
-            let req = controller.summary_request(i as u32, tick_id);
-            let (summary, changes) = shard.summary(&req, now);
-            assert!(changes.admitted.is_empty());
-            for &id in &changes.abandoned {
-                let user = &mut users[id_to_user[&id]];
-                assert!(user.gives_up_at.is_some(), "a polling citizen was dropped");
-                user.dropped = true;
-                if let Some(g) = user.g {
-                    oracle.live.add(g, -1);
-                }
-            }
-            bytes += serde_json::to_string(&req).unwrap().len() as u64;
-            bytes += serde_json::to_string(&summary).unwrap().len() as u64;
-            summaries.push(summary);
-        }
-        oracle.summaries_taken();
+        let summaries = match pending.take() {
+            Some(s) => s,
+            None => take_summaries(
+                &controller,
+                &mut shards,
+                tick_id,
+                now,
+                &mut users,
+                &id_to_user,
+                &mut oracle,
+                &mut bytes,
+            ),
+        };
         let demand: u64 = summaries.iter().map(|s| s.waiting).sum();
         let t = Instant::now();
         let plan = controller.tick(tick_id, now, &summaries, &config);
         report.tick_us.push(t.elapsed().as_micros() as u64);
-        let _ = started;
 
         let mut admitted_now = Vec::new();
+        oracle.views_updated();
         for (i, grant) in plan.grants.iter().enumerate() {
             bytes += serde_json::to_string(grant).unwrap().len() as u64;
             let outcome = shards[i].apply_grant(grant, now);
@@ -328,7 +344,6 @@ pub fn run(p: &Params) -> Report {
                 admitted_now.push(u);
             }
         }
-        report.tick_bytes.push(bytes);
         // The oracle ranks this tick's new entries: shards in index order,
         // each in arrival order.
         for (s, shard) in shards.iter().enumerate() {
@@ -354,6 +369,20 @@ pub fn run(p: &Params) -> Report {
             oracle.gone(users[u].shard, g);
             max_g_admitted = Some(max_g_admitted.map_or(g, |m: usize| m.max(g)));
         }
+        // The grants' replies: the next tick's summaries, taken now.
+        if p.one_call {
+            pending = Some(take_summaries(
+                &controller,
+                &mut shards,
+                tick_id + 1,
+                now,
+                &mut users,
+                &id_to_user,
+                &mut oracle,
+                &mut bytes,
+            ));
+        }
+        report.tick_bytes.push(bytes);
         // FIFO in the order: nobody still waiting is ahead of anyone admitted.
         if let (Some(max_g), Some(first_live)) = (max_g_admitted, oracle.live.find_kth(0)) {
             if !admitted_now.is_empty() && first_live < max_g {
@@ -410,6 +439,41 @@ pub fn run(p: &Params) -> Report {
     report
 }
 
+/// Every shard's summary for tick `tick_id`; the silent it drops are gone
+/// for the oracle (their shard's view shows it at once, the others' once
+/// grants built from these summaries are applied).
+#[allow(clippy::too_many_arguments)]
+fn take_summaries(
+    controller: &AdmissionController,
+    shards: &mut [ShardQueue],
+    tick_id: u64,
+    now: u64,
+    users: &mut [User],
+    id_to_user: &HashMap<u64, usize>,
+    oracle: &mut Oracle,
+    bytes: &mut u64,
+) -> Vec<ShardSummary> {
+    let mut summaries = Vec::with_capacity(shards.len());
+    for (i, shard) in shards.iter_mut().enumerate() {
+        let req = controller.summary_request(i as u32, tick_id);
+        let (summary, changes) = shard.summary(&req, now);
+        assert!(changes.admitted.is_empty());
+        for &id in &changes.abandoned {
+            let user = &mut users[id_to_user[&id]];
+            assert!(user.gives_up_at.is_some(), "a polling citizen was dropped");
+            user.dropped = true;
+            if let Some(g) = user.g {
+                oracle.gone(i, g);
+            }
+        }
+        *bytes += serde_json::to_string(&req).unwrap().len() as u64;
+        *bytes += serde_json::to_string(&summary).unwrap().len() as u64;
+        summaries.push(summary);
+    }
+    oracle.summaries_taken();
+    summaries
+}
+
 /// The lag (shown − true) below which `q` of the polls fall.
 pub fn lag_quantile(r: &Report, q: f64) -> usize {
     let total: u64 = r.lag.iter().sum();
@@ -439,5 +503,6 @@ pub fn launch_day() -> Params {
             max_away_minutes: 0,
         },
         duration_ms: 25 * 60_000,
+        one_call: true,
     }
 }
