@@ -560,10 +560,12 @@ impl QueueShard {
         self.save_seen(now)?;
         let summary: ShardSummary = {
             let mut q = self.queue.borrow_mut();
+            let before = q.meta().clone();
             let (summary, changes) = q.summary(&req, now);
             self.apply_changes(&changes)?;
-            if !changes.sealed.is_empty() {
-                // Sequence numbers up to the seal are never handed out again.
+            if *q.meta() != before {
+                // A seal applied, or newcomers counted: sequence numbers up
+                // to them are never handed out again.
                 self.save_meta(q.meta())?;
             }
             summary

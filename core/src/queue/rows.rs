@@ -96,6 +96,12 @@ pub struct ShardMeta {
     /// never handed out again up to it, even by a restored empty shard.
     #[serde(default)]
     pub sealed_through_seq: Option<u64>,
+    /// The highest sequence number a summary counted among the unranked:
+    /// the Coordinator may seal up to it, so it is never handed out again,
+    /// even if those entries left and the shard restarted before the seal
+    /// came (a newcomer would otherwise take a rank meant for them).
+    #[serde(default)]
+    pub counted_through_seq: Option<u64>,
     /// The operator's live message last received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Message>,
@@ -113,6 +119,7 @@ impl ShardMeta {
             operator: OperatorConfig::default(),
             lottery_done: None,
             sealed_through_seq: None,
+            counted_through_seq: None,
             message: None,
         }
     }
@@ -251,7 +258,8 @@ impl ShardQueue {
         q.next_seq = max_seq
             .map_or(0, |m| m + 1)
             .max(q.head_seq + q.slots.len() as u64)
-            .max(q.meta.sealed_through_seq.map_or(0, |s| s + 1));
+            .max(q.meta.sealed_through_seq.map_or(0, |s| s + 1))
+            .max(q.meta.counted_through_seq.map_or(0, |s| s + 1));
         if q.slots.is_empty() {
             q.head_seq = q.next_seq;
         }

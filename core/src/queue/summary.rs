@@ -28,7 +28,8 @@ impl ShardQueue {
     /// Applies the request's seals first, then runs
     /// [`ShardQueue::expire`] (so the counts hold only entries a grant may
     /// admit), and returns the row changes of both, which the edge must
-    /// persist like any other.
+    /// persist like any other, with [`ShardQueue::meta`] if it changed
+    /// (a seal applied, newcomers counted).
     pub fn summary(&mut self, req: &Summary, now_ms: u64) -> (ShardSummary, RowChanges) {
         let sealed = self.apply_seals(&req.seals);
         let mut changes = self.expire(now_ms);
@@ -36,6 +37,9 @@ impl ShardQueue {
         let active = self.active_sessions(now_ms);
         let ranked = self.take_report(req.tick_id, req.received_through);
         let (unranked, unranked_through_seq) = self.unranked();
+        if unranked_through_seq > self.meta.counted_through_seq {
+            self.meta.counted_through_seq = unranked_through_seq;
+        }
         let summary = ShardSummary {
             shard: req.shard,
             last_applied_tick: self.meta.last_applied_tick,
