@@ -64,9 +64,10 @@ pub struct Coordinator {
     env: Env,
     /// The controller of the last tick, with its in-memory book.
     controller: RefCell<Option<AdmissionController>>,
-    /// `(tick_id, per shard)`: the summaries the last tick's grants were
-    /// answered with, for tick `tick_id`.
-    next_summaries: RefCell<Option<(u64, Vec<Option<ShardSummary>>)>>,
+    /// The summaries the last tick's grants were answered with, for the
+    /// next tick: kept only while the room keeps ticking (see
+    /// [`NextSummaries`]).
+    next_summaries: RefCell<Option<NextSummaries>>,
     /// What the last ticks cost (read by the benchmark in test builds).
     costs: RefCell<VecDeque<TickCost>>,
     /// Per shard, why its last summary call failed (cleared when it
@@ -80,6 +81,20 @@ pub struct Coordinator {
 
 /// Tick costs kept.
 const COSTS_KEPT: usize = 600;
+
+/// Summaries a tick's grants brought (`Grant::next`), per shard. A tick
+/// uses them instead of asking only if it is the very next tick and they
+/// are at most [`NEXT_SUMMARIES_MAX_AGE_MS`] old: they stand for the shards
+/// as they were after the last grants, so a tick woken in an idle room (by
+/// the very arrival they do not count) asks afresh.
+struct NextSummaries {
+    tick_id: u64,
+    taken_ms: u64,
+    summaries: Vec<Option<ShardSummary>>,
+}
+
+/// Older than this (a late alarm), the shards are asked again.
+const NEXT_SUMMARIES_MAX_AGE_MS: u64 = 3 * TICK_MS;
 
 fn now_ms() -> u64 {
     Date::now().as_millis()
@@ -452,7 +467,12 @@ impl Coordinator {
         let started = now_ms();
         // The answers the last tick's grants brought, if they are this tick's.
         let mut replies: Vec<Option<ShardSummary>> = match self.next_summaries.borrow_mut().take() {
-            Some((t, v)) if t == tick_id => v,
+            Some(n)
+                if n.tick_id == tick_id
+                    && started.saturating_sub(n.taken_ms) <= NEXT_SUMMARIES_MAX_AGE_MS =>
+            {
+                n.summaries
+            }
             _ => Vec::new(),
         };
         replies.resize(shards as usize, None);
@@ -570,13 +590,19 @@ impl Coordinator {
         storage.put(KEY_CONTROLLER, controller_json).await?;
         storage.put(KEY_TICK, tick_id).await?;
         *self.controller.borrow_mut() = Some(controller);
-        *self.next_summaries.borrow_mut() = Some((tick_id + 1, next));
-        let next_tick = timing::next_tick_in_ms(
-            plan.stats.waiting,
-            plan.stats.active,
-            operator.event_start,
-            now,
-        );
+        // Whoever the grants' answers count (arrivals since the summaries
+        // this tick used) keeps the room ticking too.
+        let counted = |f: fn(&ShardSummary) -> u64| next.iter().flatten().map(f).sum::<u64>();
+        let waiting = plan.stats.waiting.max(counted(|s| s.waiting));
+        let active = plan.stats.active.max(counted(|s| s.active_sessions));
+        let next_tick = timing::next_tick_in_ms(waiting, active, operator.event_start, now);
+        // An idle room's next tick is woken by an arrival (or an event's
+        // start) these do not count: it asks afresh.
+        *self.next_summaries.borrow_mut() = (waiting > 0 || active > 0).then(|| NextSummaries {
+            tick_id: tick_id + 1,
+            taken_ms: done,
+            summaries: next,
+        });
         // An idle room still wakes when an event begins or ends, so the
         // shards' door follows the schedule before anyone arrives.
         let next_change = next_change_ms(&settings.extras.events, now).map(|t| t - now);
