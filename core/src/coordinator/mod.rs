@@ -6,7 +6,12 @@
 //! [`AdmissionController::tick_shards`] with the answers, persists the
 //! controller (it is serde), and sends each shard that answered its
 //! [`Grant`], which the shard applies with
-//! [`crate::queue::ShardQueue::apply_grant`].
+//! [`crate::queue::ShardQueue::apply_grant`]. The edge sends each grant
+//! with the next tick's question ([`Grant::next`], from
+//! [`AdmissionController::summary_request`] right after this tick) and
+//! plans the next tick from the answers, so a steady tick is one call per
+//! shard; the order's lag rules hold either way (`tests/order_model.rs`
+//! drives both).
 //!
 //! The controller keeps the book of the admission order
 //! ([`crate::order::OrderBook`]) in memory only (`serde(skip)`): a
