@@ -406,3 +406,35 @@ fn positions_are_exact_across_shards_and_never_rise_when_others_leave() {
     s.ticks_after(t, 2);
     assert_eq!(positions(&mut rest), want, "still exact ticks later");
 }
+
+#[test]
+fn a_join_into_a_room_gone_idle_is_counted() {
+    // A busy room's tick plans from the summaries the last grants brought.
+    // Once the room goes idle those are older than the arrival that wakes
+    // it: planning from them, the Coordinator would not count the newcomer,
+    // find the room still empty and stop again, leaving them "counting".
+    let s = setup("edge_idle_wake", 49).edge_var("SHARDS", "4").start();
+    assert_eq!(s.configure(json!({ "paused": true })).0, 200);
+    let mut first = s.citizen();
+    let (code, body) = first.join();
+    assert_eq!(code, 201, "{body}");
+    eventually("the first citizen's place", Duration::from_secs(10), || {
+        (first.status()["position"] == 1).then_some(())
+    });
+    assert_eq!(first.leave(), 204);
+    // The tick that finds nobody waiting and nobody admitted stops the alarm.
+    eventually("the room idle", Duration::from_secs(20), || {
+        let stats = s.stats();
+        (stats["waiting"] == 0 && stats["active"] == 0).then_some(())
+    });
+    let idle_at = s.tick_id();
+    let mut next = s.citizen();
+    let (code, body) = next.join();
+    assert_eq!(code, 201, "{body}");
+    let status = eventually("the newcomer counted", Duration::from_secs(15), || {
+        let st = next.status();
+        (st["position"] == 1).then_some(st)
+    });
+    assert_eq!(status["state"], "waiting", "{status}");
+    assert!(s.tick_id() > idle_at, "a tick counted the newcomer");
+}
