@@ -145,7 +145,7 @@ async fn fetch_report(env: &Env, now_ms: u64) -> Result<CapacityReport> {
         .get(ORIGIN_AUTH_HEADER)?
         .ok_or_else(|| Error::RustError("unsigned answer".into()))?;
     let body = resp.bytes().await?;
-    let received = worker::Date::now().as_millis();
+    let received = crate::clock::now_ms();
     verify_report(&cfg.edge_origin_key, &signature, now_ms, received, &body)
         .map_err(|e| Error::RustError(e.to_string()))
 }

@@ -43,6 +43,7 @@ use waitroom_core::protocol::{
 use waitroom_core::timing::{self, TICK_MS};
 use worker::*;
 
+use crate::clock::now_ms;
 use crate::config;
 use crate::protocol;
 
@@ -95,10 +96,6 @@ struct NextSummaries {
 
 /// Older than this (a late alarm), the shards are asked again.
 const NEXT_SUMMARIES_MAX_AGE_MS: u64 = 3 * TICK_MS;
-
-fn now_ms() -> u64 {
-    Date::now().as_millis()
-}
 
 impl DurableObject for Coordinator {
     fn new(state: State, env: Env) -> Self {
@@ -515,7 +512,7 @@ impl Coordinator {
             lottery_seed: draw.map(|i| draws[i].seed.lottery_seed()),
             ceiling_per_minute: Some(ceiling_per_minute),
         };
-        let plan = controller.tick_shards(tick_id, now, &replies, &config, &operator, extras);
+        let mut plan = controller.tick_shards(tick_id, now, &replies, &config, &operator, extras);
         let utilisation = pacing.registry_utilisation();
         self.record_report(
             &replies,
@@ -526,13 +523,13 @@ impl Coordinator {
         )
         .await?;
         let granting = now_ms();
+        let lottery_ran = plan.grants.iter().any(|g| g.lottery.is_some());
         // Each grant asks the next tick's summary too.
-        let sent: Vec<Grant> = plan
-            .grants
-            .iter()
+        let sent: Vec<Grant> = std::mem::take(&mut plan.grants)
+            .into_iter()
             .map(|g| Grant {
                 next: Some(controller.summary_request(g.shard, tick_id + 1)),
-                ..g.clone()
+                ..g
             })
             .collect();
         let results = join_all(
@@ -553,7 +550,6 @@ impl Coordinator {
                 Err(e) => console_error!("tick {tick_id}: grant failed: {e}"),
             }
         }
-        let lottery_ran = plan.grants.iter().any(|g| g.lottery.is_some());
         if let (Some(i), true) = (draw, lottery_ran) {
             // The shards shuffled on this grant: the seed may be published.
             if draws[i].drawn_at_ms.is_none() {

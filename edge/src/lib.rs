@@ -20,11 +20,12 @@
 //! - [`protocol`]: sends `waitroom_core::protocol`'s typed messages between
 //!   the Worker and the Durable Objects.
 //! - [`ratelimit`]: the per-address limit on new places (bot floods).
-//! - [`http`], [`config`], [`rand`]: helpers.
+//! - [`http`], [`config`], [`rand`], [`clock`]: helpers.
 
 pub mod admin;
 pub mod bypass;
 pub mod capacity;
+pub mod clock;
 pub mod config;
 pub mod coordinator;
 pub mod forward;

@@ -90,9 +90,10 @@ pub fn undecodable(e: ProtocolError) -> Result<Response> {
 }
 
 /// An object's `200` answer with `body` as JSON. Only [`send`] reads it,
-/// by its status and text: no headers to build.
+/// by its status and text: no headers to set (`Response::ok` would set a
+/// `Content-Type`, a JS call per answer that nothing reads).
 pub fn reply<T: Serialize>(body: &T) -> Result<Response> {
-    Response::ok(encode_reply(body))
+    Response::from_body(ResponseBody::Body(encode_reply(body).into_bytes()))
 }
 
 /// A JSON answer of the Coordinator's config operation (its body builds

@@ -40,6 +40,7 @@ use waitroom_core::queue::{
 use waitroom_core::timing;
 use worker::*;
 
+use crate::clock::now_ms;
 use crate::protocol;
 
 const SCHEMA: &str = "
@@ -130,10 +131,6 @@ const SWEEP_EVERY_TICKS: u64 = 30;
 const RESTORE_RETRY_MS: u64 = 10_000;
 /// The `meta` key of the shard's own state.
 const META_KEY: &str = "shard";
-
-fn now_ms() -> u64 {
-    Date::now().as_millis()
-}
 
 impl DurableObject for QueueShard {
     fn new(state: State, env: Env) -> Self {

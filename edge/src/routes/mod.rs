@@ -24,14 +24,11 @@ use waitroom_core::operator::Bypass;
 use worker::*;
 
 use crate::admin;
+use crate::clock::now_ms;
 use crate::config::EdgeConfig;
 use crate::forward;
 use crate::http;
 use crate::ratelimit::Client;
-
-pub fn now_ms() -> u64 {
-    Date::now().as_millis()
-}
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let path = req.path();

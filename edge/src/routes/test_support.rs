@@ -54,7 +54,7 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response> {
         // What the origin's `x-waitroom-revoke` does, on demand.
         (Method::Post, "/__test/revoke") => {
             let cfg = EdgeConfig::get(env)?;
-            match visitor::identify(&req, &cfg, super::now_ms()) {
+            match visitor::identify(&req, &cfg, crate::clock::now_ms()) {
                 Visitor::Admitted(claims, _) => {
                     crate::operator::revoke(env, &claims).await?;
                     crate::operator::revoked_response()
