@@ -123,9 +123,10 @@ impl AdmissionConfig {
     }
 }
 
-/// Timing rules a shard applies. Comes from the coordinator with every
-/// [`crate::wire::Grant`], so operator changes reach all shards within a tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Timing rules a shard applies. Comes from the coordinator in the next
+/// [`crate::wire::Grant`] after a change ([`crate::wire::ShardSettings`]),
+/// so operator changes reach all shards within a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ShardConfig {
     /// Silence after which a waiting entry loses its place.
     pub abandon_after_ms: u64,

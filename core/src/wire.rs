@@ -78,6 +78,40 @@ pub struct ShardSummary {
     /// the coordinator received ([`ShardFacts`]).
     #[serde(default)]
     pub facts: ShardFacts,
+    /// [`ShardSettings::digest`] of the settings this shard holds (`None`
+    /// from a shard that does not say: it is sent them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_digest: Option<u64>,
+}
+
+/// What a shard applies from the coordinator, as in force at a tick: the
+/// timing rules, the operator's settings for new arrivals (door, schedule)
+/// and the live message (the event's, else the room's), which the shard
+/// hands out with every standing. They rarely change, and were about half
+/// of each grant's bytes: a grant carries them only to a shard whose
+/// summary shows a different digest. A shard keeps them in its meta, so a
+/// restart keeps them too.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ShardSettings {
+    pub config: ShardConfig,
+    #[serde(default)]
+    pub operator: OperatorConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+}
+
+impl ShardSettings {
+    /// A fingerprint of the settings, compared between the two ends of one
+    /// deployment. (Rust's default hasher may differ between compiler
+    /// releases: across a version skew the digests differ, and the cost is
+    /// sending the settings, never keeping stale ones. Equal digests of
+    /// different settings are a 64-bit collision.)
+    pub fn digest(&self) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
 }
 
 /// How far down its line a shard looks for away entries each tick.
@@ -103,15 +137,14 @@ pub struct Grant {
     /// book is incomplete).
     #[serde(default)]
     pub view: Option<ViewUpdate>,
-    /// Timing rules to apply.
-    pub config: ShardConfig,
+    /// The settings to apply, sent only when the shard's summary showed it
+    /// holds others ([`ShardSummary::settings_digest`]); `None`: keep them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ShardSettings>,
     /// Waiting entries in other shards (after this tick).
     pub others_waiting: u64,
     /// Rate to turn positions into ETAs.
     pub eta: EtaInfo,
-    /// Operator settings the shard applies to new arrivals (door, schedule).
-    #[serde(default)]
-    pub operator: OperatorConfig,
     /// The pre-queue lottery, once `event_start` has passed (applied once
     /// per event; see [`crate::operator`]).
     #[serde(default)]
@@ -119,10 +152,6 @@ pub struct Grant {
     /// Random mode: admit `admit` entries uniformly, from this seed.
     #[serde(default)]
     pub random_seed: Option<u64>,
-    /// The operator's live message in force (the event's, else the
-    /// room's): the shard hands it out with every standing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<Message>,
     /// The next tick's question, asked now: the shard answers it right
     /// after applying this grant (duplicate or not), in the grant's reply,
     /// and the coordinator's next tick uses that answer instead of asking

@@ -2,7 +2,10 @@
 //! validation, restore-from-rows equivalence, the active cap, FIFO across
 //! shards, exact global positions.
 
-use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, ShardSummary};
+use waitroom_core::coordinator::{
+    AdmissionConfig, AdmissionController, ShardSummary, TickExtras, TickPlan,
+};
+use waitroom_core::operator::{Message, OperatorConfig};
 use waitroom_core::queue::{EntryRow, ShardMeta, ShardQueue, Status};
 
 const T0: u64 = 1_700_000_000_000;
@@ -166,6 +169,75 @@ fn config_validation_is_field_level() {
     }
     .shard_config();
     assert!(tight.last_seen_granularity_ms * 2 < tight.abandon_after_ms);
+}
+
+/// Plans tick `t` of a room open at [`config`] with `message` in force,
+/// from every shard's summary.
+fn plan_with_message(
+    ctl: &mut AdmissionController,
+    q: &mut [ShardQueue],
+    t: u64,
+    message: Option<&Message>,
+) -> TickPlan {
+    let now = T0 + t * 1_000;
+    let s: Vec<Option<ShardSummary>> = summaries(ctl, q, t, now).into_iter().map(Some).collect();
+    let extras = TickExtras {
+        message,
+        ..TickExtras::default()
+    };
+    ctl.tick_shards(t, now, &s, &config(), &OperatorConfig::default(), extras)
+}
+
+#[test]
+fn settings_go_only_to_shards_that_do_not_hold_them() {
+    let mut q = shards(3);
+    let mut ctl = AdmissionController::new();
+    let sent = |plan: &TickPlan| -> Vec<bool> {
+        plan.grants.iter().map(|g| g.settings.is_some()).collect()
+    };
+    let apply = |plan: &TickPlan, q: &mut [ShardQueue], to: &[usize]| {
+        for &i in to {
+            assert!(!q[i].apply_grant(&plan.grants[i], T0).duplicate);
+        }
+    };
+    // New shards already hold the room's settings: nothing to send.
+    let plan = plan_with_message(&mut ctl, &mut q, 1, None);
+    assert_eq!(sent(&plan), [false; 3]);
+    apply(&plan, &mut q, &[0, 1, 2]);
+
+    // A live message: every shard is sent the settings. Shard 1's grant
+    // is lost.
+    let doors = Message([("en".to_string(), "Doors at nine".to_string())].into());
+    let plan = plan_with_message(&mut ctl, &mut q, 2, Some(&doors));
+    assert_eq!(sent(&plan), [true; 3]);
+    assert_eq!(
+        plan.grants[0].settings.as_ref().unwrap().message.as_ref(),
+        Some(&doors)
+    );
+    let outcome = q[0].apply_grant(&plan.grants[0], T0);
+    assert!(outcome.save_meta, "a change of settings is written");
+    apply(&plan, &mut q, &[2]);
+    assert_eq!(q[1].message(), None);
+
+    // Only the shard that missed them is sent them again.
+    let plan = plan_with_message(&mut ctl, &mut q, 3, Some(&doors));
+    assert_eq!(sent(&plan), [false, true, false]);
+    apply(&plan, &mut q, &[0, 1, 2]);
+    assert!(q.iter().all(|s| s.message() == Some(&doors)));
+
+    // A shard restarted from its meta still holds them.
+    q[2] = ShardQueue::restore(q[2].meta().clone(), [], T0).unwrap();
+    let plan = plan_with_message(&mut ctl, &mut q, 4, Some(&doors));
+    assert_eq!(sent(&plan), [false; 3]);
+    apply(&plan, &mut q, &[0, 1, 2]);
+
+    // The message withdrawn: sent to all again, and then no more.
+    let plan = plan_with_message(&mut ctl, &mut q, 5, None);
+    assert_eq!(sent(&plan), [true; 3]);
+    apply(&plan, &mut q, &[0, 1, 2]);
+    assert!(q.iter().all(|s| s.message().is_none()));
+    let plan = plan_with_message(&mut ctl, &mut q, 6, None);
+    assert_eq!(sent(&plan), [false; 3]);
 }
 
 #[test]

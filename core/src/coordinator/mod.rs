@@ -43,7 +43,7 @@ use crate::eta::{EtaInfo, RateEstimator};
 use crate::operator::{self, Message, OperatorConfig, Phase, QueueMode};
 use crate::order::Cut;
 use crate::order::OrderBook;
-pub use crate::wire::{Grant, ShardSummary, Summary};
+pub use crate::wire::{Grant, ShardSettings, ShardSummary, Summary};
 
 mod pacing;
 mod stats;
@@ -56,7 +56,8 @@ pub use stored::Stored;
 /// What a tick passes on besides the pacing settings.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TickExtras<'a> {
-    /// The operator's live message in force, for every grant.
+    /// The operator's live message in force (part of the grants'
+    /// [`ShardSettings`]).
     pub message: Option<&'a Message>,
     /// The committed lottery seed of the event starting
     /// ([`crate::operator::fairness`]); without one the room's own seed
@@ -350,7 +351,12 @@ impl AdmissionController {
             paused: held,
             max_rate_per_s: f64::from(ceiling) / 60.0,
         };
-        let shard_config = config.shard_config();
+        let settings = ShardSettings {
+            config: config.shard_config(),
+            operator: *op,
+            message: extras.message.cloned(),
+        };
+        let digest = settings.digest();
         let views = self.book.complete(shards as u32);
         let grants: Vec<Grant> = replies
             .iter()
@@ -365,14 +371,12 @@ impl AdmissionController {
                     admit_through_rank: cut.through_rank,
                     seals: self.book.summary_request(s.shard).1,
                     view: views.then(|| self.book.view_for(s.shard, s.view_tick)),
-                    config: shard_config,
+                    settings: (s.settings_digest != Some(digest)).then(|| settings.clone()),
                     others_waiting: waiting - s.waiting.min(waiting),
                     eta,
-                    operator: *op,
                     lottery,
                     random_seed: random_seed
                         .map(|seed| operator::tick_seed(seed, u64::from(s.shard))),
-                    message: extras.message.cloned(),
                     next: None,
                 }
             })

@@ -50,7 +50,7 @@ pub const MAX_PACING_FLOOR_PER_MINUTE: u32 = 1_000_000;
 /// epoch; in JSON they are shown as RFC 3339 UTC strings
 /// (`"2026-05-01T08:00:00Z"`) and read as RFC 3339 with any offset, or as
 /// epoch milliseconds ([`crate::date::parse_rfc3339`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OperatorConfig {
     /// Admission mode.
@@ -132,7 +132,7 @@ impl OperatorConfig {
 
 /// The operator settings that are text or lists, beside the
 /// [`OperatorConfig`] (which stays `Copy`: every shard carries one in its
-/// meta row and every grant sends it). Patched by the same
+/// meta row and grants send it when it changed). Patched by the same
 /// `PUT /admin/config` ([`super::patch`]), stored by the Coordinator under
 /// its own key; whoever needs one of these at a tick gets the value, not the
 /// whole list.

@@ -25,7 +25,7 @@ pub const MAX_MESSAGE_CHARS: usize = 280;
 
 /// The operator's message, by language code (`"en"`, `"es"`: the
 /// languages of [`Lang`]). In JSON, an object of strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Message(pub BTreeMap<String, String>);
 

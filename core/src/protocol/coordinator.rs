@@ -282,7 +282,6 @@ mod tests {
     use crate::eta::EtaInfo;
     use crate::operator::{Phase, QueueMode};
     use crate::protocol::encode_reply;
-    use crate::queue::ShardConfig;
 
     fn patch() -> ConfigPatch {
         let serde_json::Value::Object(map) = serde_json::json!({
@@ -458,13 +457,11 @@ mod tests {
                 admit_through_rank: 1 << 16,
                 seals: vec![],
                 view: None,
-                config: ShardConfig::default(),
+                settings: None,
                 others_waiting: 0,
                 eta: EtaInfo::default(),
-                operator: OperatorConfig::default(),
                 lottery: None,
                 random_seed: None,
-                message: None,
                 next: None,
             }],
             replies: vec![GrantReply {

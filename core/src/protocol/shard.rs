@@ -299,6 +299,7 @@ mod tests {
     use crate::order::{RankReport, ViewUpdate};
     use crate::protocol::{encode_reply, Method};
     use crate::queue::{ShardConfig, WaitingStatus};
+    use crate::wire::ShardSettings;
     use serde::de::DeserializeOwned;
     use std::fmt::Debug;
 
@@ -316,20 +317,25 @@ mod tests {
                 from_tick: 6,
                 ranks: vec![(6 << 16, -2, -2), (7 << 16, 5, 0)],
             }),
-            config: ShardConfig::default(),
+            settings: Some(ShardSettings {
+                config: ShardConfig::default(),
+                operator: OperatorConfig {
+                    mode: QueueMode::Random,
+                    max_wait_minutes: 30,
+                    prequeue_start: Some(1_700_000_000_000),
+                    event_start: Some(1_700_000_600_000),
+                    reopen_at: None,
+                    ..OperatorConfig::default()
+                },
+                message: Some(Message(
+                    [("es".to_string(), "¡Abrimos a las 9! <script>".to_string())].into(),
+                )),
+            }),
             others_waiting: 12,
             eta: EtaInfo {
                 rate_per_s: 0.25,
                 paused: false,
                 max_rate_per_s: 0.5,
-            },
-            operator: OperatorConfig {
-                mode: QueueMode::Random,
-                max_wait_minutes: 30,
-                prequeue_start: Some(1_700_000_000_000),
-                event_start: Some(1_700_000_600_000),
-                reopen_at: None,
-                ..OperatorConfig::default()
             },
             lottery: Some(Lottery {
                 // 52 bits and more: the body must keep every bit.
@@ -338,9 +344,6 @@ mod tests {
                 window_ms: 60_000,
             }),
             random_seed: Some(1 << 60),
-            message: Some(Message(
-                [("es".to_string(), "¡Abrimos a las 9! <script>".to_string())].into(),
-            )),
             next: Some(Summary {
                 shard: 3,
                 tick_id: 8,
@@ -540,6 +543,7 @@ mod tests {
                 f.queue_seconds.record(42);
                 f
             },
+            settings_digest: Some(u64::MAX - 3),
         });
         round_trip::<Grant>(GrantReply {
             duplicate: true,

@@ -56,9 +56,11 @@ impl ShardQueue {
         let before = self.meta.clone();
         self.meta.last_applied_tick = Some(grant.tick_id);
         let sealed = self.apply_seals(&grant.seals);
-        self.set_config(grant.config);
-        self.meta.operator = grant.operator;
-        self.meta.message.clone_from(&grant.message);
+        if let Some(settings) = &grant.settings {
+            self.set_config(settings.config);
+            self.meta.operator = settings.operator;
+            self.meta.message.clone_from(&settings.message);
+        }
         let reordered = match grant.lottery {
             Some(l)
                 if now_ms >= l.event_start_ms

@@ -5,6 +5,7 @@
 use super::{EntryRow, ShardQueue};
 use crate::operator::{Door, Lottery};
 use crate::order::{lottery_rank, tick_rank};
+use crate::wire::ShardSettings;
 
 impl ShardQueue {
     /// What a new arrival gets now: a place, a pre-queue place, or the
@@ -15,13 +16,22 @@ impl ShardQueue {
             .door(now_ms, self.new_arrival_eta_seconds())
     }
 
-    /// `event_start_ms` while the room is in pre-queue (the waiting page
-    /// shows a countdown instead of a position).
     /// The operator's live message, as the last grant sent it.
     pub fn message(&self) -> Option<&crate::operator::Message> {
         self.meta.message.as_ref()
     }
 
+    /// The settings the grants sent, as this shard holds them.
+    pub fn settings(&self) -> ShardSettings {
+        ShardSettings {
+            config: self.meta.config,
+            operator: self.meta.operator,
+            message: self.meta.message.clone(),
+        }
+    }
+
+    /// `event_start_ms` while the room is in pre-queue (the waiting page
+    /// shows a countdown instead of a position).
     pub fn prequeue_until(&self, now_ms: u64) -> Option<u64> {
         match self.meta.operator.phase(now_ms) {
             crate::operator::Phase::PreQueue { event_start_ms } => Some(event_start_ms),

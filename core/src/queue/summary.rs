@@ -58,6 +58,7 @@ impl ShardQueue {
             missed_total: self.meta.missed_total,
             away_ahead: self.away_ahead(),
             facts: self.take_facts(req.tick_id, req.received_through),
+            settings_digest: Some(self.settings().digest()),
         };
         (summary, changes)
     }
