@@ -78,6 +78,9 @@ pub struct Coordinator {
     /// The last published entry list (`event_start_ms`, entries): it never
     /// changes after the draw, and gathering it asks every shard.
     drawn_cache: RefCell<Option<(u64, Vec<LotteryEntry>)>>,
+    /// Test builds: measure each tick's [`TickCost::floor_ms`].
+    #[cfg(feature = "test-routes")]
+    measure_floor: bool,
 }
 
 /// Tick costs kept.
@@ -99,6 +102,10 @@ const NEXT_SUMMARIES_MAX_AGE_MS: u64 = 3 * TICK_MS;
 
 impl DurableObject for Coordinator {
     fn new(state: State, env: Env) -> Self {
+        #[cfg(feature = "test-routes")]
+        let measure_floor = env
+            .var("BENCH_TICK_FLOOR")
+            .is_ok_and(|v| v.to_string() == "true");
         Self {
             state,
             env,
@@ -107,6 +114,8 @@ impl DurableObject for Coordinator {
             costs: RefCell::new(VecDeque::new()),
             shard_errors: RefCell::new(Vec::new()),
             drawn_cache: RefCell::new(None),
+            #[cfg(feature = "test-routes")]
+            measure_floor,
         }
     }
 
@@ -436,6 +445,24 @@ impl Coordinator {
         costs.push_back(cost);
     }
 
+    /// Test builds with `BENCH_TICK_FLOOR`, every tenth tick: the wall time
+    /// of a call that does nothing to every shard at once, the floor under a
+    /// tick's grants
+    /// (the runtime's own cost per call; see [`TickCost::floor_ms`]).
+    #[cfg(feature = "test-routes")]
+    async fn floor_ms(&self, tick_id: u64, shards: u32) -> Option<u64> {
+        // On one tick in ten: the extra calls would otherwise weigh on the
+        // ticks being measured.
+        if !self.measure_floor || !tick_id.is_multiple_of(10) {
+            return None;
+        }
+        let started = now_ms();
+        let pings = (0..shards)
+            .map(|i| protocol::shard_call(&self.env, i, waitroom_core::protocol::shard::Ping));
+        join_all(pings).await;
+        Some(now_ms().saturating_sub(started))
+    }
+
     /// One admission tick. See the module docs.
     async fn tick(&self) -> Result<()> {
         let storage = self.state.storage();
@@ -538,6 +565,10 @@ impl Coordinator {
         )
         .await;
         let done = now_ms();
+        #[cfg(feature = "test-routes")]
+        let floor_ms = self.floor_ms(tick_id, shards).await;
+        #[cfg(not(feature = "test-routes"))]
+        let floor_ms = None;
         let mut drawn = 0;
         let mut next = vec![None; shards as usize];
         for (grant, r) in sent.iter().zip(results) {
@@ -580,6 +611,7 @@ impl Coordinator {
             grants_ms: done.saturating_sub(granting),
             bytes: bytes as u64,
             waiting: plan.stats.waiting,
+            floor_ms,
         });
         let controller_json =
             serde_json::to_string(&controller).map_err(|e| Error::RustError(e.to_string()))?;

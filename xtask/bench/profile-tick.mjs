@@ -13,6 +13,7 @@
 // and take tick times from `cargo xtask bench --only tick`.
 import crypto from "node:crypto";
 import fs from "node:fs";
+import path from "node:path";
 import { Miniflare } from "miniflare";
 
 const shards = Number(process.env.SHARDS || 64);
@@ -123,6 +124,7 @@ try {
   }
   console.log("ticks (id: ms, of which grants):");
   console.log(during.map((t) => `${t.tick_id}: ${t.ms} (${t.grants_ms})`).join(", "));
+  fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(profile));
   console.log(`profile: ${out}`);
 } finally {

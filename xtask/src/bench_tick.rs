@@ -4,7 +4,10 @@
 //! room open at its pace. The Coordinator records each tick's wall time
 //! (first summary request to last grant answer: the clock moves with I/O
 //! in workerd, and a tick is I/O) and the JSON bytes it exchanged; this
-//! reads them from `/__test/tick-costs`.
+//! reads them from `/__test/tick-costs`. Right after each tick it also
+//! times one call that does nothing to every shard (`BENCH_TICK_FLOOR`):
+//! here every shard runs on workerd's one thread, so that floor is what the
+//! runtime alone costs a tick's 64 calls, measured in the same second.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,6 +27,8 @@ const SHARDS: u64 = 64;
 const SMALL_PER_SHARD: u64 = 64;
 /// The parts of a tick's time (`TickCost`).
 const PARTS: [&str; 3] = ["summaries_ms", "between_ms", "grants_ms"];
+/// The slowest ticks of a phase shown with their parts.
+const SLOWEST_SHOWN: usize = 5;
 /// Entries per fill request (one Durable Object call each).
 const FILL_CHUNK: u64 = 5_000;
 
@@ -71,6 +76,22 @@ fn request(port: u16, method: &str, path: &str) -> Result<String> {
     Ok(body.to_string())
 }
 
+/// One phase's ticks; the lists are sorted.
+struct Phase {
+    ms: Vec<u64>,
+    /// JSON bytes exchanged per tick.
+    bytes: Vec<u64>,
+    /// Waiting entries at the phase's last tick.
+    waiting: u64,
+    /// Per part of [`PARTS`].
+    parts: [Vec<u64>; 3],
+    /// The floors measured (one tick in ten), and those ticks' ms above them.
+    floor: Vec<u64>,
+    above: Vec<u64>,
+    /// The slowest ticks, slowest first: ms, then its [`PARTS`].
+    slowest: Vec<[u64; 4]>,
+}
+
 fn quantile(sorted: &[u64], q: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
@@ -90,6 +111,9 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
         ("SHARDS".to_string(), SHARDS.to_string()),
         ("NEW_USERS_PER_MINUTE".to_string(), "600".to_string()),
         ("ABANDON_AFTER_SECONDS".to_string(), "3600".to_string()),
+        // One tick in ten also measures the runtime's floor
+        // (`TickCost::floor_ms`).
+        ("BENCH_TICK_FLOOR".to_string(), "true".to_string()),
     ];
     for (k, v) in secrets.as_pairs() {
         bindings.push((k.to_string(), v.to_string()));
@@ -100,7 +124,6 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
     let _ = std::fs::remove_file(&log);
     let mut cmd = stack::miniflare_command(EdgeBuild::Test, port, &bindings, None);
     let mut server = Service::spawn("miniflare", &mut cmd, &log)?;
-    type Phase = (Vec<u64>, Vec<u64>, u64, [Vec<u64>; 3]);
     let result = (|| -> Result<(Phase, Phase, f64)> {
         proc::wait_until("miniflare", Duration::from_secs(60), || {
             server.has_exited() || proc::http_get_status(port, "/healthz") == Some(200)
@@ -132,8 +155,7 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
                 .and_then(|c| c["tick_id"].as_u64())
                 .unwrap_or(0))
         };
-        // The next `n` ticks after the current one, sorted (ms, bytes), and
-        // the waiting count of the last.
+        // The next `n` ticks after the current one.
         let measure = |n: usize| -> Result<Phase> {
             let start = last_tick()?;
             // Asked every 2 s, not every 0.1 s: each read is a call to the
@@ -164,13 +186,38 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
                 v.sort_unstable();
                 v
             };
-            let (ms, bytes) = (sorted("ms"), sorted("bytes"));
-            let parts = PARTS.map(sorted);
-            let waiting = ticks
-                .last()
-                .and_then(|c| c["waiting"].as_u64())
-                .unwrap_or(0);
-            Ok((ms, bytes, waiting, parts))
+            let mut above: Vec<u64> = ticks
+                .iter()
+                .filter_map(|c| Some(c["ms"].as_u64()?.saturating_sub(c["floor_ms"].as_u64()?)))
+                .collect();
+            above.sort_unstable();
+            let floor = sorted("floor_ms");
+            let part = |c: &serde_json::Value, k: &str| c[k].as_u64().unwrap_or(0);
+            let mut slowest: Vec<[u64; 4]> = ticks
+                .iter()
+                .map(|c| {
+                    [
+                        part(c, "ms"),
+                        part(c, PARTS[0]),
+                        part(c, PARTS[1]),
+                        part(c, PARTS[2]),
+                    ]
+                })
+                .collect();
+            slowest.sort_unstable_by(|a, b| b.cmp(a));
+            slowest.truncate(SLOWEST_SHOWN);
+            Ok(Phase {
+                ms: sorted("ms"),
+                bytes: sorted("bytes"),
+                waiting: ticks
+                    .last()
+                    .and_then(|c| c["waiting"].as_u64())
+                    .unwrap_or(0),
+                parts: PARTS.map(sorted),
+                floor,
+                above,
+                slowest,
+            })
         };
         // The same room nearly empty first (64 waiting per shard), in the
         // same run: the ratio is what a noisy machine can still compare.
@@ -196,7 +243,10 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
         Ok((small, large, fill_s))
     })();
     server.stop(Duration::from_secs(5));
-    let ((sms, sbytes, swaiting, sparts), (ms, bytes, waiting, parts), fill_s) = result?;
+    let (small, large, fill_s) = result?;
+    if small.floor.is_empty() || large.floor.is_empty() {
+        return Err("no tick measured its floor (BENCH_TICK_FLOOR)".into());
+    }
     let q = |v: &[u64]| {
         format!(
             "{{\"p50\": {}, \"p99\": {}, \"max\": {}}}",
@@ -205,40 +255,45 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
             quantile(v, 1.0)
         )
     };
-    let split = |parts: &[Vec<u64>; 3]| {
-        PARTS
+    let phase_json = |p: &Phase| {
+        let parts: Vec<String> = PARTS
             .iter()
-            .zip(parts)
+            .zip(&p.parts)
             .map(|(k, v)| format!("\"{k}\": {}", q(v)))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        format!(
+            "{{\"waiting\": {}, \"tick_ms\": {}, \"tick_bytes\": {}, {}, \"floor_ms\": {}, \
+             \"floors_measured\": {}, \"above_floor_ms\": {}, \"slowest_ticks\": {:?}}}",
+            p.waiting,
+            q(&p.ms),
+            q(&p.bytes),
+            parts.join(", "),
+            q(&p.floor),
+            p.floor.len(),
+            q(&p.above),
+            p.slowest
+        )
     };
-    let ratio = quantile(&ms, 0.5) as f64 / quantile(&sms, 0.5).max(1) as f64;
+    let ratio = quantile(&large.ms, 0.5) as f64 / quantile(&small.ms, 0.5).max(1) as f64;
     let json = format!(
         "{{\n  \"runner\": \"workerd via Miniflare\",\n  \"shards\": {SHARDS},\n  \"ticks_per_phase\": {},\n  \
-         \"small\": {{\"waiting\": {swaiting}, \"tick_ms\": {}, \"tick_bytes\": {}, {}}},\n  \
-         \"large\": {{\"waiting\": {waiting}, \"tick_ms\": {}, \"tick_bytes\": {}, {}}},\n  \
+         \"small\": {},\n  \"large\": {},\n  \
          \"p50_ratio_large_to_small\": {ratio:.2},\n  \"fill_seconds\": {fill_s:.0}\n}}\n",
-        ms.len(),
-        q(&sms),
-        q(&sbytes),
-        split(&sparts),
-        q(&ms),
-        q(&bytes),
-        split(&parts),
+        large.ms.len(),
+        phase_json(&small),
+        phase_json(&large),
     );
     let file = out.join("tick.json");
     std::fs::write(&file, &json).map_err(|e| e.to_string())?;
     println!(
         "\nCoordinator tick inside workerd ({SHARDS} shards, open at 600/min, {} ticks each):",
-        ms.len()
+        large.ms.len()
     );
-    for (what, w, m, b, p) in [
-        ("nearly empty", swaiting, &sms, &sbytes, &sparts),
-        ("full", waiting, &ms, &bytes, &parts),
-    ] {
+    for (what, p) in [("nearly empty", &small), ("full", &large)] {
+        let (m, b) = (&p.ms, &p.bytes);
         println!(
-            "  {what:>12} ({w:>7} waiting): tick p50 {} ms, p99 {} ms, max {} ms; JSON/tick p50 {} B, max {} B",
+            "  {what:>12} ({:>7} waiting): tick p50 {} ms, p99 {} ms, max {} ms; JSON/tick p50 {} B, max {} B",
+            p.waiting,
             quantile(m, 0.5),
             quantile(m, 0.99),
             quantile(m, 1.0),
@@ -247,7 +302,7 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
         );
         let parts: Vec<String> = PARTS
             .iter()
-            .zip(p)
+            .zip(&p.parts)
             .map(|(k, v)| {
                 format!(
                     "{k} p50 {} / p99 {} ms",
@@ -257,6 +312,26 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
             })
             .collect();
         println!("  {:>12}  {}", "", parts.join(", "));
+        println!(
+            "  {:>12}  floor (64 calls doing nothing, {} ticks): p50 {} / max {} ms; \
+             those ticks above it: p50 {} / max {} ms",
+            "",
+            p.floor.len(),
+            quantile(&p.floor, 0.5),
+            quantile(&p.floor, 1.0),
+            quantile(&p.above, 0.5),
+            quantile(&p.above, 1.0)
+        );
+        let slowest: Vec<String> = p
+            .slowest
+            .iter()
+            .map(|[ms, s, b, g]| format!("{ms} ({s}/{b}/{g})"))
+            .collect();
+        println!(
+            "  {:>12}  slowest ticks, ms (summaries/between/grants): {}",
+            "",
+            slowest.join(", ")
+        );
     }
     println!(
         "  p50 ratio full / nearly empty: {ratio:.2} (the tick does not grow with the queue if ~1)"

@@ -232,6 +232,12 @@ pub struct TickCost {
     pub grants_ms: u64,
     pub bytes: u64,
     pub waiting: u64,
+    /// The runtime's floor under this tick: wall time of one call that does
+    /// nothing (`Ping`) to every shard at once, made right after the tick.
+    /// Only a test build whose `BENCH_TICK_FLOOR` is `true` measures it, on
+    /// every tenth tick (`cargo xtask bench --only tick`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_ms: Option<u64>,
 }
 
 /// The answer to [`Costs`]: the last ticks, oldest first.
