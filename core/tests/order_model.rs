@@ -3,7 +3,9 @@
 //! shard's summary answered, lost on the way there or on the way back, each
 //! grant delivered or lost, and each grant asking the next tick's summary or
 //! not, its answer arriving or lost: the Coordinator's one call per shard)
-//! / shard restart from its rows / Coordinator restart, over three shards.
+//! / shard restart from its rows and its meta as last written (written as
+//! the edge does: when `ShardQueue::meta_unsaved` or a grant's `save_meta`
+//! says so) / Coordinator restart, over three shards.
 //!
 //! The reference is the order itself, read from the shards' rows: an
 //! entry's key is `(rank, shard, seq)`, its rank the row's or that of a
@@ -24,7 +26,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use waitroom_core::coordinator::{AdmissionConfig, AdmissionController, ShardSummary};
 use waitroom_core::order::{tick_rank, OrderKey};
-use waitroom_core::queue::{EntryRow, EntryState, ShardQueue, Status};
+use waitroom_core::queue::{EntryRow, EntryState, ShardMeta, ShardQueue, Status};
 
 const SHARDS: usize = 3;
 const IDS: u64 = 24;
@@ -108,6 +110,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 struct World {
     shards: Vec<ShardQueue>,
+    /// Per shard, its meta as last written (what a restart restores).
+    written: Vec<ShardMeta>,
     ctl: AdmissionController,
     tick_id: u64,
     now: u64,
@@ -136,6 +140,7 @@ impl World {
             shards: (0..SHARDS)
                 .map(|_| ShardQueue::new(config().shard_config()))
                 .collect(),
+            written: vec![ShardMeta::new(config().shard_config()); SHARDS],
             ctl: AdmissionController::new(),
             tick_id: 0,
             now: T0,
@@ -256,6 +261,7 @@ impl World {
                 let s = shard_of(k);
                 let before: Vec<_> = self.keys().into_iter().collect();
                 self.shards[s].heartbeat(id_of(k), self.now);
+                self.write_meta(s, false);
                 self.note_departures(s, &before);
             }
             Op::Leave(k) => {
@@ -275,7 +281,7 @@ impl World {
                 let q = &self.shards[s];
                 let rows: Vec<EntryRow> = (0..IDS).filter_map(|k| q.row(id_of(k))).collect();
                 self.shards[s] =
-                    ShardQueue::restore(q.meta().clone(), rows.into_iter().rev(), self.now)
+                    ShardQueue::restore(self.written[s].clone(), rows.into_iter().rev(), self.now)
                         .expect("rows restore");
             }
             Op::RestartCoordinator => {
@@ -287,6 +293,16 @@ impl World {
             }
         }
         self.check();
+    }
+
+    /// What the edge does after each call: writes the shard's meta if it
+    /// must (`force`: a grant's `save_meta`).
+    fn write_meta(&mut self, s: usize, force: bool) {
+        let q = &mut self.shards[s];
+        if force || q.meta_unsaved() {
+            self.written[s] = q.meta().clone();
+            q.meta_saved();
+        }
     }
 
     fn tick(
@@ -314,6 +330,7 @@ impl World {
                 Delivery::RequestLost => None,
                 Delivery::Answered | Delivery::ReplyLost => {
                     let (summary, _) = self.shards[s].summary(&req, self.now);
+                    self.write_meta(s, false);
                     // Expired at the summary: reported, unless the reply is lost.
                     self.note_departures(s, &before);
                     matches!(d, Delivery::Answered).then_some(summary)
@@ -350,6 +367,7 @@ impl World {
                 .map(|r| (r.id, r.seq))
                 .collect();
             let outcome = self.shards[s].apply_grant(grant, self.now);
+            self.write_meta(s, outcome.save_meta);
             for id in &outcome.changes.admitted {
                 if let Some(&(_, key)) = before.iter().find(|(i, k)| i == id && k.rank != 0) {
                     admitted_keys.push(key);
@@ -375,6 +393,7 @@ impl World {
                 let req = self.ctl.summary_request(s as u32, t + 1);
                 let before: Vec<_> = self.keys().into_iter().collect();
                 let (summary, _) = self.shards[s].summary(&req, self.now);
+                self.write_meta(s, false);
                 self.note_departures(s, &before);
                 if matches!(next[s], Delivery::Answered) {
                     self.pending[s] = Some((t + 1, summary, self.step));

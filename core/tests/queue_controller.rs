@@ -481,3 +481,22 @@ fn eta_before_any_admission_uses_configured_rate() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A heartbeat that finds its entry past its drop time drops it and counts
+/// it in the meta: that count is written (the edge writes whenever
+/// `meta_unsaved` says so) and a restart keeps it.
+#[test]
+fn a_drop_seen_by_a_heartbeat_is_counted_in_what_is_written() {
+    let mut q = ShardQueue::new(config().shard_config());
+    q.join(7, T0);
+    assert!(!q.meta_unsaved(), "a join changes no meta");
+    let late = T0 + 3_600_000;
+    assert_eq!(q.heartbeat(7, late), Status::Abandoned);
+    assert!(q.meta_unsaved(), "the drop's count is not written yet");
+    let written = q.meta().clone();
+    q.meta_saved();
+    assert!(!q.meta_unsaved());
+    let back = ShardQueue::restore(written, [], late).unwrap();
+    assert_eq!(back.meta().abandoned_total, 1);
+    assert!(!back.meta_unsaved(), "what was restored is what is written");
+}

@@ -380,12 +380,19 @@ impl QueueShard {
         Ok(())
     }
 
-    fn save_meta(&self, meta: &ShardMeta) -> Result<()> {
-        let v = serde_json::to_string(meta).map_err(|e| Error::RustError(e.to_string()))?;
+    /// Writes the shard's meta if a restart would need what changed
+    /// ([`ShardQueue::meta_unsaved`]), or if `force` (a grant that must not
+    /// be applied twice: `GrantOutcome::save_meta`).
+    fn save_meta(&self, q: &mut ShardQueue, force: bool) -> Result<()> {
+        if !force && !q.meta_unsaved() {
+            return Ok(());
+        }
+        let v = serde_json::to_string(q.meta()).map_err(|e| Error::RustError(e.to_string()))?;
         self.sql().exec(
             "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
             vec![META_KEY.into(), v.into()],
         )?;
+        q.meta_saved();
         Ok(())
     }
 
@@ -492,6 +499,8 @@ impl QueueShard {
             Status::Abandoned => {
                 self.unsaved_seen.borrow_mut().remove(&req.id);
                 self.delete_row(req.id)?;
+                // Its drop counted (`abandoned_total`, `missed_total`).
+                self.save_meta(&mut self.queue.borrow_mut(), false)?;
             }
             _ => {}
         }
@@ -557,14 +566,11 @@ impl QueueShard {
         self.save_seen(now)?;
         let summary: ShardSummary = {
             let mut q = self.queue.borrow_mut();
-            let before = q.meta().clone();
             let (summary, changes) = q.summary(&req, now);
             self.apply_changes(&changes)?;
-            if *q.meta() != before {
-                // A seal applied, or newcomers counted: sequence numbers up
-                // to them are never handed out again.
-                self.save_meta(q.meta())?;
-            }
+            // A seal applied or newcomers counted (sequence numbers up to
+            // them are never handed out again), entries dropped.
+            self.save_meta(&mut q, false)?;
             summary
         };
         // Sessions that ended are dead rows: keep storage bounded.
@@ -613,9 +619,7 @@ impl QueueShard {
                     self.save_drawn(lottery.event_start_ms, &outcome.drawn, now)?;
                 }
                 self.apply_changes(&outcome.changes)?;
-                if outcome.save_meta {
-                    self.save_meta(q.meta())?;
-                }
+                self.save_meta(&mut q, outcome.save_meta)?;
             }
             outcome
         };

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EntryRow, RowChanges, ShardMeta, ShardQueue, Status};
+use super::{EntryRow, RowChanges, ShardQueue, Status};
 use crate::operator::{BypassKind, SeededRng};
 use crate::wire::Grant;
 
@@ -25,12 +25,13 @@ pub struct GrantOutcome {
     /// for the published list ([`crate::operator::fairness`]).
     #[serde(default)]
     pub drawn: Vec<u64>,
-    /// Write [`ShardQueue::meta`]. False when the grant changed nothing a
-    /// restart would have to restore (no row, no setting, nobody to
-    /// admit): the write would only record its tick id, and applying the
-    /// same grant again after a restart changes nothing either. Most
-    /// shards' grants in a big room are such, and a write is a storage
-    /// commit before the shard may answer.
+    /// Write [`ShardQueue::meta`] (then [`ShardQueue::meta_saved`]). False
+    /// when the grant changed nothing a restart would have to restore (no
+    /// row, nobody to admit, and [`ShardQueue::meta_unsaved`] false): the
+    /// write would only record its tick id, and applying the same grant
+    /// again after a restart changes nothing either. Most shards' grants
+    /// in a big room are such, and a write is a storage commit before the
+    /// shard may answer.
     #[serde(default)]
     pub save_meta: bool,
 }
@@ -53,7 +54,6 @@ impl ShardQueue {
                 ..GrantOutcome::default()
             };
         }
-        let before = self.meta.clone();
         self.meta.last_applied_tick = Some(grant.tick_id);
         let sealed = self.apply_seals(&grant.seals);
         if let Some(settings) = &grant.settings {
@@ -90,11 +90,7 @@ impl ShardQueue {
                 .collect(),
             _ => Vec::new(),
         };
-        let settings_changed = ShardMeta {
-            last_applied_tick: self.meta.last_applied_tick,
-            ..before
-        } != self.meta;
-        let save_meta = settings_changed
+        let save_meta = self.meta_unsaved()
             || grant.admit > 0
             || !changes.is_empty()
             || !reordered.is_empty()

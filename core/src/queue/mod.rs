@@ -143,6 +143,8 @@ struct FactsOwed {
 #[derive(Debug, Clone)]
 pub struct ShardQueue {
     meta: ShardMeta,
+    /// The meta as last written (or restored): [`ShardQueue::meta_unsaved`].
+    saved_meta: ShardMeta,
     /// `slots[i]` has sequence number `head_seq + i`; the front is live.
     slots: VecDeque<Slot>,
     head_seq: u64,
@@ -181,6 +183,7 @@ impl ShardQueue {
 
     fn from_meta(meta: ShardMeta) -> Self {
         Self {
+            saved_meta: meta.clone(),
             meta,
             slots: VecDeque::new(),
             head_seq: 0,

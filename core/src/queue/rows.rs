@@ -123,6 +123,37 @@ impl ShardMeta {
             message: None,
         }
     }
+
+    /// Whether `self` and `other` differ in anything a restart must restore:
+    /// every field but `last_applied_tick` (a grant that changed nothing
+    /// else may be applied again after a restart; [`GrantOutcome::save_meta`]
+    /// says when one may not). Written out field by field, so that a new
+    /// field cannot be left out.
+    ///
+    /// [`GrantOutcome::save_meta`]: super::GrantOutcome::save_meta
+    pub fn differs_for_restore(&self, other: &Self) -> bool {
+        let Self {
+            config,
+            last_applied_tick: _,
+            abandoned_total,
+            admitted_total,
+            missed_total,
+            operator,
+            lottery_done,
+            sealed_through_seq,
+            counted_through_seq,
+            message,
+        } = self;
+        *config != other.config
+            || *abandoned_total != other.abandoned_total
+            || *admitted_total != other.admitted_total
+            || *missed_total != other.missed_total
+            || *operator != other.operator
+            || *lottery_done != other.lottery_done
+            || *sealed_through_seq != other.sealed_through_seq
+            || *counted_through_seq != other.counted_through_seq
+            || *message != other.message
+    }
 }
 
 /// Rows changed by a housekeeping or admission call.
@@ -282,6 +313,21 @@ impl ShardQueue {
     /// The meta record to persist (after every non-duplicate grant).
     pub fn meta(&self) -> &ShardMeta {
         &self.meta
+    }
+
+    /// Whether [`ShardQueue::meta`] changed since it was last written (as
+    /// [`ShardQueue::meta_saved`] recorded, or as restored) in anything a
+    /// restart must restore ([`ShardMeta::differs_for_restore`]): a seal,
+    /// newcomers counted, the settings, a counter. One rule for every
+    /// call that may change it (summary, grant, a heartbeat that drops
+    /// its entry): after each, write the meta if this says so.
+    pub fn meta_unsaved(&self) -> bool {
+        self.meta.differs_for_restore(&self.saved_meta)
+    }
+
+    /// Records that [`ShardQueue::meta`] as it is now was written.
+    pub fn meta_saved(&mut self) {
+        self.saved_meta.clone_from(&self.meta);
     }
 
     /// The row to persist for `id`, if the shard knows it.
