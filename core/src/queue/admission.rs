@@ -15,7 +15,7 @@ use crate::wire::Grant;
 pub struct GrantOutcome {
     /// The grant's tick was already applied: nothing changed at all.
     pub duplicate: bool,
-    /// Rows to write (plus [`ShardQueue::meta`] unless `duplicate`).
+    /// Rows to write (and [`ShardQueue::meta`] if `save_meta`).
     pub changes: RowChanges,
     /// Rows rewritten by the pre-queue lottery (new `seq` and
     /// `arrived_ms`): write them all (`INSERT OR REPLACE`), before `changes`.

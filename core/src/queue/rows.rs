@@ -71,7 +71,8 @@ pub struct EntryRow {
     pub session_expires_ms: u64,
 }
 
-/// The small per-shard record persisted after every applied grant.
+/// The small per-shard record, written whenever a restart would need what
+/// changed in it ([`ShardQueue::meta_unsaved`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardMeta {
     /// Timing rules last received.
