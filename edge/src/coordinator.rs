@@ -447,8 +447,8 @@ impl Coordinator {
 
     /// Test builds with `BENCH_TICK_FLOOR`, every tenth tick: the wall time
     /// of a call that does nothing to every shard at once, the floor under a
-    /// tick's grants
-    /// (the runtime's own cost per call; see [`TickCost::floor_ms`]).
+    /// tick's grants (the runtime's own cost per call; see
+    /// [`TickCost::floor_ms`]).
     #[cfg(feature = "test-routes")]
     async fn floor_ms(&self, tick_id: u64, shards: u32) -> Option<u64> {
         // On one tick in ten: the extra calls would otherwise weigh on the

@@ -4,8 +4,8 @@
 //! room open at its pace. The Coordinator records each tick's wall time
 //! (first summary request to last grant answer: the clock moves with I/O
 //! in workerd, and a tick is I/O) and the JSON bytes it exchanged; this
-//! reads them from `/__test/tick-costs`. Right after each tick it also
-//! times one call that does nothing to every shard (`BENCH_TICK_FLOOR`):
+//! reads them from `/__test/tick-costs`. Right after every tenth tick it
+//! also times one call that does nothing to every shard (`BENCH_TICK_FLOOR`):
 //! here every shard runs on workerd's one thread, so that floor is what the
 //! runtime alone costs a tick's 64 calls, measured in the same second.
 
@@ -313,7 +313,7 @@ pub fn run(quick: bool, out: &Path) -> Result<PathBuf> {
             .collect();
         println!("  {:>12}  {}", "", parts.join(", "));
         println!(
-            "  {:>12}  floor (64 calls doing nothing, {} ticks): p50 {} / max {} ms; \
+            "  {:>12}  floor ({SHARDS} calls doing nothing, {} ticks): p50 {} / max {} ms; \
              those ticks above it: p50 {} / max {} ms",
             "",
             p.floor.len(),
