@@ -1,7 +1,7 @@
 // Proves a built edge Worker answers no test route: run by `cargo xtask
 // test` on the deploy build (see xtask/src/main.rs `deploy_dry_run`).
 //
-//   node xtask/no-test-routes.mjs <index.js>
+//   node xtask/no-test-routes.mjs <entry.js>
 //
 // Environment: WAITROOM_MF_BINDINGS (JSON object of vars and secrets, as for
 // xtask/bench/miniflare-serve.mjs). Each test route is sent as is and with
@@ -16,7 +16,7 @@ import { Miniflare } from "miniflare";
 
 const scriptPath = process.argv[2];
 if (!scriptPath) {
-  console.error("usage: node xtask/no-test-routes.mjs <index.js>");
+  console.error("usage: node xtask/no-test-routes.mjs <entry.js>");
   process.exit(2);
 }
 const ROUTES = [
@@ -32,7 +32,10 @@ const mf = new Miniflare({
   modules: true,
   scriptPath,
   modulesRoot: path.dirname(path.resolve(scriptPath)),
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+  modulesRules: [
+    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    { type: "CompiledWasm", include: ["**/*.wasm"] },
+  ],
   compatibilityDate: "2026-04-01",
   durableObjects: {
     QUEUE_SHARD: { className: "QueueShard", useSQLite: true },

@@ -41,11 +41,12 @@ use waitroom_core::protocol::{
     ReportRecordsReply, RoomConfig, RulesReply, StatsReply, TickCost, WakeReply,
 };
 use waitroom_core::timing::{self, TICK_MS};
+use worker::wasm_bindgen::prelude::*;
 use worker::*;
 
 use crate::clock::now_ms;
 use crate::config;
-use crate::protocol;
+use crate::protocol::{self, Answer};
 
 const KEY_CONTROLLER: &str = "controller";
 const KEY_CONFIG: &str = "config";
@@ -119,9 +120,37 @@ impl DurableObject for Coordinator {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let (path, body) = protocol::incoming(&mut req).await?;
-        let request = match CoordinatorRequest::decode(&path, &body) {
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        protocol::not_rpc()
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if let Err(e) = self.tick().await {
+            // Never let a failed tick stop the room: log it and tick again soon.
+            console_error!("tick failed: {e}");
+            self.state
+                .storage()
+                .set_alarm(Duration::from_millis(TICK_MS))
+                .await?;
+        }
+        Response::ok("ticked")
+    }
+}
+
+/// Durable Object RPC (`edge/entry.mjs` passes it through).
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+impl Coordinator {
+    /// One typed call: `path` names it, `body` holds its fields (see
+    /// `protocol`).
+    pub async fn rpc(&self, path: String, body: String) -> std::result::Result<JsValue, JsValue> {
+        protocol::rpc_answer(self.answer(&path, &body)).await
+    }
+}
+
+impl Coordinator {
+    /// One call's answer (`protocol`).
+    async fn answer(&self, path: &str, body: &str) -> Result<Answer> {
+        let request = match CoordinatorRequest::decode(path, body) {
             Ok(r) => r,
             Err(e) => return protocol::undecodable(e),
         };
@@ -154,21 +183,9 @@ impl DurableObject for Coordinator {
             }),
             #[cfg(not(feature = "test-routes"))]
             CoordinatorRequest::Replay(_) | CoordinatorRequest::Costs(_) => {
-                Response::error("not found", 404)
+                Ok(Answer::error("not found", 404))
             }
         }
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        if let Err(e) = self.tick().await {
-            // Never let a failed tick stop the room: log it and tick again soon.
-            console_error!("tick failed: {e}");
-            self.state
-                .storage()
-                .set_alarm(Duration::from_millis(TICK_MS))
-                .await?;
-        }
-        Response::ok("ticked")
     }
 }
 
@@ -370,7 +387,7 @@ impl Coordinator {
     /// (`waitroom_core::operator::apply_settings_patch`): 422 (as JSON) on
     /// nonsense, with nothing changed. A new pre-queue gets its lottery
     /// seed committed before the answer goes out.
-    async fn handle_config(&self, patch: ConfigPatch) -> Result<Response> {
+    async fn handle_config(&self, patch: ConfigPatch) -> Result<Answer> {
         use waitroom_core::operator::{apply_settings_patch, settings_log_json};
         let current = self.settings().await?;
         let new = match apply_settings_patch(&current, &patch.0) {
@@ -390,7 +407,7 @@ impl Coordinator {
             })
         );
         self.handle_wake().await?;
-        protocol::json(&RoomConfig {
+        protocol::reply(&RoomConfig {
             admission: new.admission,
             operator: new.operator,
             extras: new.extras,
@@ -647,11 +664,10 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
     serde_json::to_vec(v).map_or(0, |v| v.len())
 }
 
-fn unprocessable(field: &str, message: &str) -> Result<Response> {
-    let body = serde_json::json!({
+fn unprocessable(field: &str, message: &str) -> Result<Answer> {
+    protocol::unprocessable(&serde_json::json!({
         "error": "invalid_field",
         "field": field,
         "message": format!("{field} {message}"),
-    });
-    Ok(Response::from_json(&body)?.with_status(422))
+    }))
 }

@@ -1,13 +1,22 @@
 //! How the stateless Worker and the two Durable Object classes talk: the
-//! typed messages of `waitroom_core::protocol` over the stub's `fetch`.
-//! A caller sends one request and gets its typed reply
-//! ([`shard_call`], [`coordinator_call`]); an object reads one request
-//! ([`incoming`]) and answers with [`reply`].
+//! typed messages of `waitroom_core::protocol`, sent as Durable Object RPC.
+//! Each object has one RPC method, `rpc(path, body)`, that answers
+//! `[status, body]` (an [`Answer`]). A caller sends one request and gets its
+//! typed reply ([`shard_call`], [`coordinator_call`]); an object decodes the
+//! path and body and answers with [`reply`].
+//!
+//! workerd serves RPC only to classes that extend its `DurableObject`, and
+//! the classes worker-build exports do not: `edge/entry.mjs`, the Worker's
+//! entry module, wraps each in one that does and passes `fetch`, `alarm`
+//! and `rpc` through. A call costs about a third of a `fetch` to the same
+//! object (BENCHMARKS.md, "Inside workerd"): no `Request`, `Response` or
+//! headers are built on either side.
 
 use serde::Serialize;
 use waitroom_core::protocol::{
-    encode_reply, Call, CoordinatorRequest, Method as WireMethod, ProtocolError, ShardRequest, Wire,
+    encode_reply, Call, CoordinatorRequest, ProtocolError, ShardRequest, Wire,
 };
+use worker::wasm_bindgen::prelude::*;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::*;
@@ -37,67 +46,92 @@ pub async fn coordinator_call<C: Call<CoordinatorRequest>>(env: &Env, call: C) -
     send::<CoordinatorRequest, C>(coordinator_stub(env)?, wire).await
 }
 
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
+extern "C" {
+    /// A stub of one of our objects, as `edge/entry.mjs` wraps them.
+    type RpcStub;
+    /// Its RPC method: resolves to `[status, body]`, or rejects when the
+    /// object failed (as a `fetch` would answer 500).
+    #[wasm_bindgen(method)]
+    fn rpc(this: &RpcStub, path: &str, body: &str) -> js_sys::Promise;
+}
+
 async fn send<R, C: Call<R>>(stub: Stub, wire: Wire) -> Result<C::Reply> {
-    let url = format!("https://do{}", wire.path);
-    // The stub's JS `fetch` and the answer's JS `text()` directly: the
-    // crate's `Response::text` reads a fetched body chunk by chunk through a
-    // stream reader, which was about a sixth of the Coordinator's tick
-    // inside workerd (CPU profile, BENCHMARKS.md "Inside workerd").
-    let stub: worker::worker_sys::DurableObject = stub.into_rpc();
-    let promise = match (wire.method, wire.body) {
-        // The heartbeat: a bare GET, no body and no headers to build.
-        (WireMethod::Get, _) => stub.fetch_with_str(&url)?,
-        (WireMethod::Post, body) => {
-            let init = web_sys::RequestInit::new();
-            init.set_method("POST");
-            init.set_body_opt_str(body.as_deref());
-            stub.fetch_with_request(&web_sys::Request::new_with_str_and_init(&url, &init)?)?
-        }
-    };
-    let resp: web_sys::Response = JsFuture::from(promise).await?.dyn_into()?;
-    let status = resp.status();
-    let text = JsFuture::from(resp.text()?)
+    // The method does not travel: the path names the operation, and only
+    // operations with fields have a body.
+    let stub: RpcStub = stub.into_rpc::<JsValue>().unchecked_into();
+    let answer = JsFuture::from(stub.rpc(&wire.path, wire.body.as_deref().unwrap_or("")))
         .await?
-        .as_string()
-        .unwrap_or_default();
+        .dyn_into::<js_sys::Array>()?;
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    let text = answer.get(1).as_string().unwrap_or_default();
     C::decode_reply(status, &text).map_err(protocol_error)
+}
+
+/// An object's answer to one call: a status (200, or the error's) and its
+/// body, the reply's JSON or an error's text.
+pub struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    /// An error answer, as `Response::error` would make it.
+    pub fn error(message: impl Into<String>, status: u16) -> Answer {
+        Answer {
+            status,
+            body: message.into(),
+        }
+    }
+
+    /// What `rpc` resolves to: `[status, body]`.
+    pub fn into_js(self) -> JsValue {
+        js_sys::Array::of2(&JsValue::from(self.status), &JsValue::from(self.body)).into()
+    }
+}
+
+/// The body of an `rpc` method: `answer` run and turned into its
+/// JavaScript value; an error rejects the call.
+pub async fn rpc_answer(
+    answer: impl std::future::Future<Output = Result<Answer>>,
+) -> std::result::Result<JsValue, JsValue> {
+    std::panic::AssertUnwindSafe(answer)
+        .await
+        .map(Answer::into_js)
+        .map_err(JsValue::from)
 }
 
 pub fn protocol_error(e: ProtocolError) -> Error {
     Error::RustError(e.to_string())
 }
 
-/// An object's incoming request: its path and body text (read with
-/// serde_json later: `Request::json` goes through a JS value, which turns
-/// 64-bit integers such as seeds into lossy floats).
-pub async fn incoming(req: &mut Request) -> Result<(String, String)> {
-    let path = req.path();
-    let body = match req.method() {
-        Method::Get => String::new(),
-        _ => req.text().await?,
-    };
-    Ok((path, body))
-}
-
 /// A request an object could not decode: a bug or a version skew, never a
 /// citizen's input.
-pub fn undecodable(e: ProtocolError) -> Result<Response> {
+pub fn undecodable(e: ProtocolError) -> Result<Answer> {
     console_error!("bad internal request: {e}");
-    match e {
-        ProtocolError::UnknownPath(_) => Response::error("not found", 404),
-        _ => Response::error("bad request", 400),
-    }
+    Ok(match e {
+        ProtocolError::UnknownPath(_) => Answer::error("not found", 404),
+        _ => Answer::error("bad request", 400),
+    })
 }
 
-/// An object's `200` answer with `body` as JSON. Only [`send`] reads it,
-/// by its status and text: no headers to set (`Response::ok` would set a
-/// `Content-Type`, a JS call per answer that nothing reads).
-pub fn reply<T: Serialize>(body: &T) -> Result<Response> {
-    Response::from_body(ResponseBody::Body(encode_reply(body).into_bytes()))
+/// An object's `200` answer with `body` as JSON.
+pub fn reply<T: Serialize>(body: &T) -> Result<Answer> {
+    Ok(Answer {
+        status: 200,
+        body: encode_reply(body),
+    })
 }
 
-/// A JSON answer of the Coordinator's config operation (its body builds
-/// the `200` and `422` answers itself).
-pub fn json<T: Serialize>(body: &T) -> Result<Response> {
-    Response::from_json(body)
+/// The Coordinator's `422` answer to a config it refused.
+pub fn unprocessable<T: Serialize>(body: &T) -> Result<Answer> {
+    Ok(Answer {
+        status: 422,
+        body: encode_reply(body),
+    })
+}
+
+/// What `fetch` answers: every call comes through `rpc`.
+pub fn not_rpc() -> Result<Response> {
+    Response::error("this Durable Object is called through its rpc method", 404)
 }

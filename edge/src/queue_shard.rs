@@ -38,10 +38,11 @@ use waitroom_core::queue::{
     EntryRow, EntryState, JoinOutcome, RowChanges, ShardConfig, ShardMeta, ShardQueue, Status,
 };
 use waitroom_core::timing;
+use worker::wasm_bindgen::prelude::*;
 use worker::*;
 
 use crate::clock::now_ms;
-use crate::protocol;
+use crate::protocol::{self, Answer};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries (
@@ -150,9 +151,25 @@ impl DurableObject for QueueShard {
         shard
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let (path, body) = protocol::incoming(&mut req).await?;
-        let request = match ShardRequest::decode(&path, &body) {
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        protocol::not_rpc()
+    }
+}
+
+/// Durable Object RPC (`edge/entry.mjs` passes it through).
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+impl QueueShard {
+    /// One typed call: `path` names it, `body` holds its fields (see
+    /// `protocol`).
+    pub async fn rpc(&self, path: String, body: String) -> std::result::Result<JsValue, JsValue> {
+        protocol::rpc_answer(self.answer(&path, &body)).await
+    }
+}
+
+impl QueueShard {
+    /// One call's answer (`protocol`).
+    async fn answer(&self, path: &str, body: &str) -> Result<Answer> {
+        let request = match ShardRequest::decode(path, body) {
             Ok(r) => r,
             Err(e) => return protocol::undecodable(e),
         };
@@ -163,12 +180,12 @@ impl DurableObject for QueueShard {
         if let Some(error) = self.restore_error() {
             // Every place in this shard is in rows we could not read: refuse
             // rather than answer "no such place" or admit from an empty queue.
-            return Response::error(format!("shard cannot restore: {error}"), 503);
+            return Ok(Answer::error(format!("shard cannot restore: {error}"), 503));
         }
         let coordinator_call = matches!(request, ShardRequest::Summary(_) | ShardRequest::Grant(_));
         if coordinator_call && now_ms() < self.stalled_until_ms.get() {
             // A shard that stops answering (test builds set it, see Stall).
-            return Response::error("stalled", 503);
+            return Ok(Answer::error("stalled", 503));
         }
         match request {
             ShardRequest::Join(r) => protocol::reply(&self.handle_join(r).await?),
@@ -198,7 +215,7 @@ impl DurableObject for QueueShard {
             ShardRequest::Ping(_)
             | ShardRequest::Fill(_)
             | ShardRequest::Stall(_)
-            | ShardRequest::Corrupt(_) => Response::error("not found", 404),
+            | ShardRequest::Corrupt(_) => Ok(Answer::error("not found", 404)),
         }
     }
 }

@@ -2,7 +2,7 @@
 // Miniflare, without `wrangler dev` and its ~3x overhead: what
 // `cargo xtask bench` measures the heartbeat-vs-bare throughput ratio on.
 //
-// Environment: WAITROOM_MF_SCRIPT (the build's index.js; edge/build, the
+// Environment: WAITROOM_MF_SCRIPT (the build's entry.mjs; edge/build, the
 // deploy build, without it), WAITROOM_MF_PORT (listen port on 127.0.0.1),
 // WAITROOM_MF_BINDINGS (JSON object of vars and secrets), optional
 // WAITROOM_MF_PERSIST (directory for Durable Object state; in memory
@@ -10,7 +10,7 @@
 // Started by xtask (`xtask::stack::miniflare_command`).
 import { Miniflare } from "miniflare";
 
-const scriptPath = process.env.WAITROOM_MF_SCRIPT || "edge/build/index.js";
+const scriptPath = process.env.WAITROOM_MF_SCRIPT || "edge/build/entry.mjs";
 const port = Number(process.env.WAITROOM_MF_PORT || "8797");
 const bindings = JSON.parse(process.env.WAITROOM_MF_BINDINGS || "{}");
 const persist = process.env.WAITROOM_MF_PERSIST;
@@ -18,7 +18,10 @@ const persist = process.env.WAITROOM_MF_PERSIST;
 const mf = new Miniflare({
   modules: true,
   scriptPath,
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+  modulesRules: [
+    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    { type: "CompiledWasm", include: ["**/*.wasm"] },
+  ],
   compatibilityDate: "2026-04-01",
   durableObjects: {
     QUEUE_SHARD: { className: "QueueShard", useSQLite: true },

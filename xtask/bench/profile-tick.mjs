@@ -27,8 +27,11 @@ const secret = () => crypto.randomBytes(32).toString("base64url");
 
 const mf = new Miniflare({
   modules: true,
-  scriptPath: "edge/build-test/index.js",
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+  scriptPath: "edge/build-test/entry.mjs",
+  modulesRules: [
+    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    { type: "CompiledWasm", include: ["**/*.wasm"] },
+  ],
   compatibilityDate: "2026-04-01",
   durableObjects: {
     QUEUE_SHARD: { className: "QueueShard", useSQLite: true },

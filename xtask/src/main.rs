@@ -240,7 +240,8 @@ fn deploy_dry_run() -> Result<()> {
         Command::new("node")
             .current_dir(&root)
             .arg("xtask/no-test-routes.mjs")
-            .arg(out.join("index.js"))
+            // wrangler names the bundle after `main` (edge/build/entry.mjs).
+            .arg(out.join("entry.js"))
             .env("WAITROOM_MF_BINDINGS", stack::miniflare_bindings(&secrets)),
     )
     .map_err(|e| format!("the deploy bundle must hold no test route: {e}"))

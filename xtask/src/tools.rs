@@ -199,9 +199,11 @@ impl EdgeBuild {
         workspace_root().join("edge").join(self.out_dir())
     }
 
-    /// The Worker's entry module (what wrangler / Miniflare load).
+    /// The Worker's entry module (what wrangler / Miniflare load):
+    /// `edge/entry.mjs`, copied next to worker-build's `index.js`, which it
+    /// imports.
     pub fn script(self) -> PathBuf {
-        self.dir().join("index.js")
+        self.dir().join("entry.mjs")
     }
 
     /// The Wasm module.
@@ -239,9 +241,12 @@ fn newest_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
 /// wasm-opt, which costs half a minute for nothing.
 pub fn build_edge_if_stale(which: EdgeBuild) -> Result<()> {
     let root = workspace_root();
-    let built = std::fs::metadata(which.wasm())
-        .and_then(|m| m.modified())
-        .ok();
+    // Both outputs: a build from before `entry.mjs` existed has no copy.
+    let built = [which.wasm(), which.script()]
+        .iter()
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .min()
+        .flatten();
     let inputs = ["edge", "core", "public", "Cargo.lock"]
         .iter()
         .filter_map(|p| newest_mtime(&root.join(p)))
@@ -275,7 +280,10 @@ pub fn build_edge(which: EdgeBuild) -> Result<()> {
             .env("WASM_BINDGEN_BIN", cargo_bin("wasm-bindgen"))
             .env("WASM_OPT_BIN", bin.join("wasm-opt"))
             .env("ESBUILD_BIN", bin.join("esbuild")),
-    )
+    )?;
+    std::fs::copy(root.join("edge/entry.mjs"), which.script())
+        .map(|_| ())
+        .map_err(|e| format!("copying edge/entry.mjs into {}: {e}", which.dir().display()))
 }
 
 /// Builds origin-worker and registry-sim (`release` for benchmarks).
