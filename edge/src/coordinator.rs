@@ -20,8 +20,9 @@
 //! (`PUT /admin/config`: the room's settings, the live message and the
 //! scheduled events, applied as `Settings::effective` at each tick) and the
 //! pre-queue lotteries' committed seeds (`GET /fairness`), and adds every
-//! tick to the launch report (`crate::report`). `fetch` decodes
-//! one `CoordinatorRequest` and matches it to a `handle_*` method.
+//! tick to the launch report (`crate::report`). Its RPC method `rpc`
+//! (`crate::protocol`) decodes one `CoordinatorRequest` and matches it to a
+//! `handle_*` method.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -8,9 +8,10 @@
 //! workerd serves RPC only to classes that extend its `DurableObject`, and
 //! the classes worker-build exports do not: `edge/entry.mjs`, the Worker's
 //! entry module, wraps each in one that does and passes `fetch`, `alarm`
-//! and `rpc` through. A call costs about a third of a `fetch` to the same
-//! object (BENCHMARKS.md, "Inside workerd"): no `Request`, `Response` or
-//! headers are built on either side.
+//! and `rpc` through. A call costs about half a `fetch` to the same object
+//! (64 calls that do nothing: 5–6 ms instead of 11–15 ms, BENCHMARKS.md
+//! "Inside workerd"): no `Request`, `Response` or headers are built on
+//! either side.
 
 use serde::Serialize;
 use waitroom_core::protocol::{

@@ -2,9 +2,10 @@
 //!
 //! It owns a `waitroom_core::queue::ShardQueue` in memory and persists every
 //! entry as one SQLite row, so a restart (or an eviction) rebuilds the same
-//! queue from its rows. `fetch` decodes one `core::protocol::ShardRequest`
-//! and matches it to a `handle_*` method that returns the typed reply; the
-//! rules themselves live in `core` (`queue`, `timing`).
+//! queue from its rows. Its RPC method `rpc` (`crate::protocol`) decodes one
+//! `core::protocol::ShardRequest` and matches it to a `handle_*` method
+//! that returns the typed reply; the rules themselves live in `core`
+//! (`queue`, `timing`).
 //!
 //! # Heartbeats write behind
 //! Joins, admissions, leaves and drops are written before the answer goes
