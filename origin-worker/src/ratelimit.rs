@@ -67,18 +67,26 @@ impl RegistryPacer {
     }
 
     /// Waits until this process may make one registry call.
+    ///
+    /// A slot reserved under a higher limit than the one in force when it
+    /// comes due is not used: the registry announced a cut meanwhile (in the
+    /// answer to an earlier call), and slots spaced for the old limit would
+    /// reach it faster than it now allows. This reserves again, spaced for
+    /// the new limit. Slots given up that way are not handed back, which only
+    /// makes the calls after a cut a little slower.
     pub async fn acquire(&self) -> Result<(), redis::RedisError> {
         loop {
+            let interval = self.interval_us();
             let mut con = self.con.clone();
             let (granted, wait_us): (i64, i64) = self
                 .script
                 .key(BUCKET_KEY)
-                .arg(self.interval_us())
+                .arg(interval)
                 .arg(MAX_AHEAD.as_micros() as u64)
                 .invoke_async(&mut con)
                 .await?;
             tokio::time::sleep(Duration::from_micros(wait_us.max(0) as u64)).await;
-            if granted == 1 {
+            if granted == 1 && self.interval_us() <= interval {
                 return Ok(());
             }
         }

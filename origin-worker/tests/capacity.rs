@@ -1,7 +1,7 @@
 //! `GET /capacity`: the figures the edge's Coordinator paces admissions by,
 //! for the edge only, signed for the request that asked, against real
-//! Redis, registry-sim and origin-worker processes. Ports 21300–21302 and
-//! 21400–21403.
+//! Redis, registry-sim and origin-worker processes. Ports 21300–21302,
+//! 21400–21403 and 21500–21502.
 
 mod common;
 
@@ -208,6 +208,61 @@ async fn at_one_call_a_second_two_processes_never_hear_429() {
     }
     for (edge, id, ticket) in &jobs {
         edge.wait_done(id, ticket, Duration::from_secs(60)).await;
+    }
+    let stats = sim_stats(SIM).await;
+    assert_eq!(stats["rate_limited"], 0, "{stats}");
+    assert_eq!(stats["requests"], JOBS as u64, "{stats}");
+}
+
+/// The registry cuts its limit (from 20 to 5 calls a second) while the
+/// origin is idle, so the origin learns of it only from the answer to its
+/// next call. A burst of jobs then finds every worker reserving a slot at
+/// once, all spaced for the old limit before that answer arrives: those
+/// slots must not be used at the old pace (the registry's bucket holds 5).
+#[tokio::test]
+async fn a_cut_learned_mid_burst_respaces_the_slots_already_reserved() {
+    const REDIS: u16 = 21500;
+    const SIM: u16 = 21501;
+    const ORIGIN: u16 = 21502;
+    const JOBS: usize = 16;
+    let logs = log_dir(21500);
+    let secrets = Secrets::new();
+    let _redis = spawn_redis(REDIS);
+    let _sim = spawn_sim(
+        SIM,
+        &[
+            ("REGISTRY_SIM_RATE_PER_SEC", "20"),
+            ("REGISTRY_SIM_LATENCY_MS", "5-20"),
+        ],
+        &logs,
+    );
+    let env = [
+        ("REGISTRY_RATE_PER_SEC", "20"),
+        ("WORKER_CONCURRENCY", "16"),
+    ];
+    let _origin = spawn_origin(ORIGIN, REDIS, SIM, &secrets, &env, &logs);
+    let citizens = sim_sample(SIM, JOBS).await;
+    // The cut, enforced at once: the idle origin has not heard of it.
+    let r = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{SIM}/control"))
+        .json(&json!({"rate_per_sec": 5, "notice_ms": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // All the jobs at once, each from its own task.
+    let edge = Edge::new(ORIGIN, &secrets.edge_key);
+    let mut burst = tokio::task::JoinSet::new();
+    for (i, c) in citizens.into_iter().enumerate() {
+        let (edge, ticket) = (edge.clone(), secrets.admission(&format!("mid-burst-{i}")));
+        burst.spawn(async move {
+            let (id, _) = edge.submit(&c, &ticket).await;
+            (id, ticket)
+        });
+    }
+    for (id, ticket) in burst.join_all().await {
+        edge.wait_done(&id, &ticket, Duration::from_secs(60)).await;
     }
     let stats = sim_stats(SIM).await;
     assert_eq!(stats["rate_limited"], 0, "{stats}");
