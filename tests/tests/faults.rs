@@ -37,7 +37,9 @@ fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
         })
         .collect();
 
-    // Load: every citizen polls as fast as it can while workerd is killed.
+    // Load: every citizen polls as fast as it can while workerd is killed,
+    // past its ticket's budget (100 requests in 10 s) too: a refusal (`429`)
+    // or a failed request, and it tries again 50 ms later.
     let stop = AtomicBool::new(false);
     let polls = AtomicU64::new(0);
     let edge_url = s.url("/queue/status");
@@ -62,6 +64,8 @@ fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
                 }
             });
         }
+        // A failed assertion below stops the load too.
+        let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_secs(2));
         let before = polls.load(Ordering::Relaxed);
         assert!(before > 0, "the load is running");
@@ -85,17 +89,19 @@ fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
             p
         })
         .collect();
+    // A citizen the load left over its budget is refused for up to one
+    // limiter period (10 s); then its status answers again.
     eventually(
         "same positions after the crash",
-        Duration::from_secs(15),
-        || (positions(&mut people) == want).then_some(()),
+        Duration::from_secs(30),
+        || (positions_within_budget(&mut people)? == want).then_some(()),
     );
     let (code, _) = s.configure(json!({"paused": false, "new_users_per_minute": 600}));
     assert_eq!(code, 200);
     eventually("all admitted", Duration::from_secs(30), || {
         people
             .iter_mut()
-            .all(|p| p.status()["state"] == "admitted")
+            .all(|p| status_within_budget(p).is_some_and(|v| v["state"] == "admitted"))
             .then_some(())
     });
     s.settle();
@@ -104,6 +110,25 @@ fn workerd_sigkill_under_load_keeps_every_place_and_admits_nobody_twice() {
         N as u64,
         "each admitted exactly once"
     );
+}
+
+/// A citizen's status, or `None` while it is refused `429` (over its
+/// ticket's request budget); any other answer but `200` fails the test.
+fn status_within_budget(p: &mut Citizen<'_>) -> Option<serde_json::Value> {
+    let (code, body) = into_json(p.get("/queue/status"));
+    match code {
+        429 => None,
+        200 => Some(body),
+        _ => panic!("status: {code} {body}"),
+    }
+}
+
+/// Each citizen's position, or `None` while one of them is refused `429`.
+fn positions_within_budget(people: &mut [Citizen<'_>]) -> Option<Vec<u64>> {
+    people
+        .iter_mut()
+        .map(|p| Some(status_within_budget(p)?["position"].as_u64().unwrap_or(0)))
+        .collect()
 }
 
 #[test]
