@@ -5,12 +5,13 @@
 //! [`Call::Reply`], so a caller cannot decode the wrong answer.
 //!
 //! # Encoding
-//! Every request is one [`Wire`] (an HTTP method, a path naming the
-//! operation, and an optional JSON body) and every reply is the JSON of its
-//! reply type in a `200` answer. The heartbeat, the hottest call, is
-//! `GET /status/{id}` with no body at all. [`ShardRequest::encode`] /
-//! [`ShardRequest::decode`] (and the Coordinator's pair) are the only
-//! places that know paths; the edge's `fetch` decodes once and matches.
+//! Every request is one [`Wire`] (a path naming the operation and an
+//! optional JSON body), sent as the two arguments of the object's RPC
+//! method `rpc`, and every reply is the JSON of its reply type with status
+//! `200`. The heartbeat, the hottest call, is `/status/{id}` with no body
+//! at all. [`ShardRequest::encode`] / [`ShardRequest::decode`] (and the
+//! Coordinator's pair) are the only places that know paths; the object's
+//! `rpc` decodes once and matches.
 //!
 //! ## Layout
 //! - [`shard`]: `QueueShard` requests and replies.
@@ -48,17 +49,9 @@ pub use shard::{
     JoinReply, LeaveReply, Pong, ReleaseReply, RevokeReply, ShardRequest, StallReply,
 };
 
-/// The HTTP method of a request on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-}
-
-/// One request as it travels to a Durable Object's `fetch`.
+/// One request as it travels to a Durable Object's `rpc` method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wire {
-    pub method: Method,
     /// Names the operation (`/join`, `/status/42`, …).
     pub path: String,
     /// The operation's fields as JSON, if it has any.
@@ -66,17 +59,14 @@ pub struct Wire {
 }
 
 impl Wire {
-    fn get(path: String) -> Wire {
-        Wire {
-            method: Method::Get,
-            path,
-            body: None,
-        }
+    /// An operation whose path says it all (the heartbeat).
+    fn bare(path: String) -> Wire {
+        Wire { path, body: None }
     }
 
+    /// An operation with fields.
     fn post<T: Serialize>(path: &str, body: &T) -> Wire {
         Wire {
-            method: Method::Post,
             path: path.to_owned(),
             // Our own structs of integers, strings and floats: always serialisable.
             body: Some(serde_json::to_string(body).unwrap_or_default()),
