@@ -86,7 +86,7 @@ impl Answer {
     }
 
     /// What `rpc` resolves to: `[status, body]`.
-    pub fn into_js(self) -> JsValue {
+    fn into_js(self) -> JsValue {
         js_sys::Array::of2(&JsValue::from(self.status), &JsValue::from(self.body)).into()
     }
 }

@@ -228,14 +228,7 @@ async fn a_cut_learned_mid_burst_respaces_the_slots_already_reserved() {
     let logs = log_dir(21500);
     let secrets = Secrets::new();
     let _redis = spawn_redis(REDIS);
-    let _sim = spawn_sim(
-        SIM,
-        &[
-            ("REGISTRY_SIM_RATE_PER_SEC", "20"),
-            ("REGISTRY_SIM_LATENCY_MS", "5-20"),
-        ],
-        &logs,
-    );
+    let _sim = spawn_sim(SIM, &[("REGISTRY_SIM_RATE_PER_SEC", "20")], &logs);
     let env = [
         ("REGISTRY_RATE_PER_SEC", "20"),
         ("WORKER_CONCURRENCY", "16"),
